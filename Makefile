@@ -1,0 +1,50 @@
+# ChronoTick: `make run` sets up and runs the daemon; `make test` sets up and runs every test.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+EXTRAS := mcp,sdk,dev,plot,metrics
+SHM ?= /dev/shm/chronotick_shm
+
+.PHONY: setup system-deps run demo test lint format bench test-multinode clean
+
+setup: $(STAMP)
+
+# Re-installs only when pyproject.toml changes, so a second `make` is quick.
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --disable-pip-version-check -e ".[$(EXTRAS)]" 2>&1 | grep -v "is ignored: it is neither" || true
+	$(PY) -c "import chronotick_engine, chronotick_mcp.server, chronotick_mcp.sdk"
+	touch $@
+
+# chronyd is the real NTP server the integration tests and the demo run on loopback.
+system-deps:
+	@command -v chronyd >/dev/null 2>&1 || { \
+	  echo "installing chrony (Debian package) for the loopback NTP server"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chrony >/dev/null; }
+
+# The product's main job: the daemon, with the shipped config (public NTP pools), publishing to $(SHM).
+run: setup
+	$(VENV)/bin/chronotick-daemon --shm-path $(SHM)
+
+# Offline demo: a real chronyd on loopback, the daemon against it, then a live reading.
+demo: setup system-deps
+	$(PY) -m chronotick_engine.demo --shm-path /dev/shm/chronotick_demo
+
+lint: setup
+	$(VENV)/bin/ruff check chronotick_engine chronotick_mcp tests bench agents
+	$(VENV)/bin/ruff format --check chronotick_engine chronotick_mcp tests bench agents
+
+format: setup
+	$(VENV)/bin/ruff format chronotick_engine chronotick_mcp tests bench agents
+	$(VENV)/bin/ruff check --fix chronotick_engine chronotick_mcp tests bench agents
+
+test: setup system-deps lint
+	$(VENV)/bin/pytest -q -p no:cacheprovider
+
+bench: setup system-deps
+	$(PY) bench/run_all.py
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache

@@ -1,0 +1,255 @@
+"""ChronoTickClient: corrected time and its 95% error bar from the daemon's shared-memory segment.
+
+Corrected time = anchor_real + (mono_now - anchor_mono) + offset + drift * (mono_now - anchor_mono).
+While the system clock is not stepped this equals system_now + offset + drift * elapsed; computing it
+from CLOCK_MONOTONIC keeps it right if the system clock is stepped under us, and costs one clock read.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from typing import Any, NamedTuple
+
+from chronotick_engine.errors import NotReadyError, SegmentError
+from chronotick_engine.extrapolation import halfwidth_coefficients
+from chronotick_engine.segment import DEFAULT_PATH, SEQ_OFFSET, SegmentReader, Snapshot, Source, Status
+
+MAX_FUTURE_SECONDS = 3600.0
+MIN_UNCERTAINTY_NS = 1_000  # never claim a perfect clock
+RECHECK_NS = 100_000_000  # while stale, look for a replaced segment at most every 100 ms
+
+
+def freshness_grace_s(publish_rate_hz: float) -> float:
+    """How long after its last publish a daemon's SYNCHRONIZED is still trusted (ClockBound-style)."""
+    return 1.0 + 5.0 / max(publish_rate_hz, 1.0)
+
+
+def effective_status(snap: Snapshot, mono_ns: int) -> Status:
+    """The status a client may report: decided from freshness, never taken on trust."""
+    if snap.source is Source.NONE or mono_ns > snap.void_after_mono_ns:
+        return Status.UNKNOWN
+    fresh = (mono_ns - snap.last_publish_mono_ns) <= freshness_grace_s(snap.publish_rate_hz) * 1e9
+    if fresh and not snap.stopped:
+        return snap.status
+    if snap.status is Status.SYNCHRONIZED or snap.status is Status.FREE_RUNNING:
+        return Status.FREE_RUNNING
+    if snap.status is Status.DISRUPTED:
+        return Status.DISRUPTED
+    return Status.UNKNOWN
+
+
+class TimeReading(NamedTuple):
+    """One reading of the corrected clock (immutable); all times are Unix seconds (UTC)."""
+
+    corrected_timestamp: float
+    corrected_ns: int
+    system_timestamp: float
+    uncertainty_seconds: float  # 95% half-width
+    earliest: float
+    latest: float
+    confidence: float
+    source: str
+    status: str
+    offset_correction: float  # seconds to add to system time
+    drift_rate: float  # seconds per second (x1e6 for ppm)
+    seconds_since_ntp: float | None
+    horizon_seconds: float = 0.0
+
+
+class ChronoTickClient:
+    """Reader of the ChronoTick segment. Cheap to create; connects on first use; never unlinks."""
+
+    def __init__(self, shm_path: str = DEFAULT_PATH):
+        self.shm_path = shm_path
+        self._reader = SegmentReader(shm_path)
+        self._mm: Any = b""  # compared by slice on the fast path; b"" forces the first refresh
+        self._seq: bytes | None = None
+        self._snap: Snapshot | None = None
+        self._base_ns = 0
+        self._anchor_ns = 0
+        self._drift = 0.0
+        self._unc0_ns = 0
+        self._rate = 0.0
+        self._check_after_ns = 0
+        self._status_name = Status.UNKNOWN.name
+        self._source_name = Source.NONE.name.lower()
+
+    # snapshot management ---------------------------------------------------------------------------
+
+    def _refresh(self, mono_ns: int) -> Snapshot:
+        reader = self._reader
+        if self._snap is not None and mono_ns > self._check_after_ns:
+            reader.remap_if_replaced()
+        snap = reader.read()
+        self._mm = reader._mm
+        self._seq = reader._seq_bytes
+        if snap is not self._snap:
+            self._snap = snap
+            self._anchor_ns = snap.anchor_mono_ns
+            self._base_ns = snap.anchor_real_ns - snap.anchor_mono_ns + round(snap.offset_s * 1e9)
+            self._drift = snap.drift
+            at_anchor, self._rate = halfwidth_coefficients(
+                snap.offset_unc_s, snap.drift_unc, snap.max_drift_rate
+            )
+            self._unc0_ns = max(MIN_UNCERTAINTY_NS, round(at_anchor * 1e9))
+            self._source_name = snap.source.name.lower()
+        self._status_name = effective_status(snap, mono_ns).name
+        fresh_until = snap.last_publish_mono_ns + int(freshness_grace_s(snap.publish_rate_hz) * 1e9)
+        if mono_ns > fresh_until:
+            fresh_until = mono_ns + RECHECK_NS
+        self._check_after_ns = min(fresh_until, snap.void_after_mono_ns)
+        return snap
+
+    def _usable(self, mono_ns: int) -> Snapshot:
+        snap = self._refresh(mono_ns)
+        if snap.source is Source.NONE:
+            raise NotReadyError(
+                f"the daemon at {self.shm_path} has no estimate yet (status {snap.status.name}); "
+                "call wait_for_sync() or retry shortly"
+            )
+        if mono_ns > snap.void_after_mono_ns:
+            age = (mono_ns - snap.last_publish_mono_ns) / 1e9
+            raise NotReadyError(
+                f"ChronoTick data at {self.shm_path} is void (last update {age:.1f} s ago): "
+                "restart chronotick-daemon or check its NTP servers"
+            )
+        return snap
+
+    def snapshot(self) -> Snapshot:
+        """The raw validated segment contents (for status displays)."""
+        return self._refresh(time.monotonic_ns())
+
+    # the fast path ---------------------------------------------------------------------------------
+
+    def now_ns(self) -> tuple[int, int]:
+        """(corrected Unix time in ns, 95% uncertainty in ns), with no object construction."""
+        m = time.monotonic_ns()
+        if self._mm[SEQ_OFFSET:16] != self._seq or m > self._check_after_ns:
+            self._usable(m)
+        d = m - self._anchor_ns
+        return self._base_ns + m + int(self._drift * d), self._unc0_ns + int(self._rate * abs(d))
+
+    # readings --------------------------------------------------------------------------------------
+
+    def _reading(self, horizon_s: float) -> TimeReading:
+        mono = time.monotonic_ns()
+        real = time.time_ns()
+        if self._mm[SEQ_OFFSET:16] != self._seq or mono > self._check_after_ns:
+            self._usable(mono)
+        snap = self._snap
+        at = mono + round(horizon_s * 1e9)
+        d = at - self._anchor_ns
+        corrected_ns = self._base_ns + at + int(self._drift * d)
+        unc = (self._unc0_ns + self._rate * abs(d)) / 1e9
+        corrected = corrected_ns / 1e9
+        last_ntp = snap.last_ntp_mono_ns
+        return TimeReading(
+            corrected,
+            corrected_ns,
+            real / 1e9 + horizon_s,
+            unc,
+            corrected - unc,
+            corrected + unc,
+            snap.confidence,
+            self._source_name,
+            self._status_name,
+            (corrected_ns - real - round(horizon_s * 1e9)) / 1e9,
+            self._drift,
+            (mono - last_ntp) / 1e9 if last_ntp else None,
+            horizon_s,
+        )
+
+    def get_time(self) -> TimeReading:
+        """The corrected time now, with its 95% interval [earliest, latest]."""
+        return self._reading(0.0)
+
+    def get_future_time(self, seconds: float) -> TimeReading:
+        """The corrected time `seconds` from now (0..3600), with the uncertainty it will have then."""
+        if not isinstance(seconds, int | float) or not math.isfinite(seconds):
+            raise ValueError("seconds must be a finite number")
+        if not 0 <= seconds <= MAX_FUTURE_SECONDS:
+            raise ValueError(f"seconds must be between 0 and {MAX_FUTURE_SECONDS:g}, got {seconds:g}")
+        return self._reading(float(seconds))
+
+    # status ----------------------------------------------------------------------------------------
+
+    def status(self) -> Status:
+        """The effective status: UNKNOWN when no daemon or no segment."""
+        mono = time.monotonic_ns()
+        try:
+            return effective_status(self._refresh(mono), mono)
+        except SegmentError:
+            return Status.UNKNOWN
+
+    def is_daemon_ready(self) -> bool:
+        """True while a live daemon publishes a SYNCHRONIZED estimate."""
+        return self.status() is Status.SYNCHRONIZED
+
+    def wait_for_sync(self, timeout: float) -> bool:
+        """Block until SYNCHRONIZED (True) or `timeout` seconds pass (False)."""
+        deadline = time.monotonic() + max(0.0, timeout)
+        while True:
+            if self.is_daemon_ready():
+                return True
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(min(0.05, max(0.0, deadline - time.monotonic())))
+
+    def wait_until(self, target: float, tolerance_ms: float = 1.0) -> float:
+        """Return no earlier than `target` (corrected Unix seconds), aiming within tolerance_ms after.
+
+        Sleeps coarsely, then spins on the corrected clock. Returns the corrected time at wake-up.
+        """
+        if not math.isfinite(target):
+            raise ValueError("target must be a finite Unix time")
+        if not math.isfinite(tolerance_ms) or tolerance_ms <= 0:
+            raise ValueError("tolerance_ms must be a positive number")
+        target_ns = round(target * 1e9)
+        now, _ = self.now_ns()
+        if target_ns < now:
+            raise ValueError(f"target is {(now - target_ns) / 1e9:.6f} s in the past")
+        spin_ns = max(2_000_000, round(tolerance_ms * 1e6))
+        while (remaining := target_ns - self.now_ns()[0]) > spin_ns:
+            time.sleep((remaining - spin_ns) / 1e9)
+        while (now := self.now_ns()[0]) < target_ns:
+            pass
+        return now / 1e9
+
+    def get_daemon_info(self) -> dict[str, Any]:
+        """Daemon health as a plain dict (raises SegmentError when there is no segment)."""
+        mono = time.monotonic_ns()
+        snap = self._refresh(mono)
+        status = effective_status(snap, mono)
+        age = (mono - snap.last_publish_mono_ns) / 1e9
+        return {
+            "status": status.name,
+            "published_status": snap.status.name,
+            "running": not snap.stopped and age <= freshness_grace_s(snap.publish_rate_hz),
+            "stopped": snap.stopped,
+            "daemon_uptime": (snap.last_publish_mono_ns - snap.daemon_start_mono_ns) / 1e9,
+            "ntp_ready": snap.ntp_ready,
+            "models_ready": snap.models_ready,
+            "measurement_count": snap.sample_count,
+            "seconds_since_ntp": (mono - snap.last_ntp_mono_ns) / 1e9 if snap.last_ntp_mono_ns else None,
+            "seconds_since_update": age,
+            "publish_rate_hz": snap.publish_rate_hz,
+            "publish_count": snap.publish_count,
+            "average_latency_ms": snap.avg_latency_ms,
+            "source": snap.source.name.lower(),
+            "confidence": snap.confidence,
+            "generation": snap.generation,
+            "shm_path": self.shm_path,
+        }
+
+    def close(self) -> None:
+        self._reader.close()
+        self._mm = b""
+        self._seq = None
+        self._snap = None
+
+    def __enter__(self) -> ChronoTickClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

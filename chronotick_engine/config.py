@@ -1,0 +1,222 @@
+"""Daemon configuration: the deployment guide's YAML schema, validated by pydantic.
+
+Unknown keys are errors (a typo must not silently fall back to a default). Every error is reported
+as one line naming the offending key path.
+"""
+
+from __future__ import annotations
+
+import math
+from importlib import resources
+from pathlib import Path
+from typing import Annotated, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from chronotick_engine.errors import ConfigError
+from chronotick_engine.segment import DEFAULT_PATH
+
+DEFAULT_NTP_PORT = 123
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def parse_server(spec: str) -> tuple[str, int]:
+    """'host', 'host:port', '[v6addr]' or '[v6addr]:port' -> (host, port)."""
+    spec = spec.strip()
+    if not spec:
+        raise ValueError("empty server name")
+    if spec.startswith("["):
+        host, sep, rest = spec[1:].partition("]")
+        if not sep or not host:
+            raise ValueError(f"bad IPv6 server {spec!r}")
+        port_text = rest[1:] if rest.startswith(":") else ""
+        if rest and not rest.startswith(":"):
+            raise ValueError(f"bad server {spec!r}")
+    elif spec.count(":") == 1:
+        host, port_text = spec.split(":")
+    else:
+        host, port_text = spec, ""
+    if not host or any(c.isspace() for c in host):
+        raise ValueError(f"bad server host in {spec!r}")
+    if port_text == "":
+        return host, DEFAULT_NTP_PORT
+    if not port_text.isdigit() or not 1 <= int(port_text) <= 65535:
+        raise ValueError(f"bad port in server {spec!r}")
+    return host, int(port_text)
+
+
+PositiveSeconds = Annotated[float, Field(gt=0, le=86400, allow_inf_nan=False)]
+
+
+class ClockSection(_Strict):
+    frequency_code: int = 9
+    frequency_type: str = "second"
+
+
+class NtpSection(_Strict):
+    servers: list[str] = Field(min_length=1)
+    timeout_seconds: Annotated[float, Field(gt=0, le=30, allow_inf_nan=False)] = 2.0
+    # An exchange whose offset error bound (delay/2) exceeds this is rejected.
+    max_acceptable_uncertainty: Annotated[float, Field(gt=0, le=10, allow_inf_nan=False)] = 0.1
+    retries: Annotated[int, Field(ge=0, le=5)] = 1
+    burst_count: Annotated[int, Field(ge=1, le=16)] = 4
+    burst_interval_seconds: Annotated[float, Field(gt=0, le=60, allow_inf_nan=False)] = 1.0
+
+    @field_validator("servers")
+    @classmethod
+    def _valid_servers(cls, servers: list[str]) -> list[str]:
+        for s in servers:
+            parse_server(s)
+        return servers
+
+    def endpoints(self) -> list[tuple[str, int]]:
+        return [parse_server(s) for s in self.servers]
+
+
+class WarmUp(_Strict):
+    duration_seconds: Annotated[float, Field(ge=0, le=86400, allow_inf_nan=False)] = 60.0
+    measurement_interval: PositiveSeconds = 5.0
+
+
+class NormalOperation(_Strict):
+    measurement_interval: PositiveSeconds = 180.0
+
+
+class Timing(_Strict):
+    warm_up: WarmUp = WarmUp()
+    normal_operation: NormalOperation = NormalOperation()
+
+
+class ClockMeasurement(_Strict):
+    ntp: NtpSection
+    timing: Timing = Timing()
+
+
+class ModelSection(_Strict):
+    enabled: bool = False
+    model_name: Literal["timesfm"] = "timesfm"
+    model_path: str | None = None  # a local checkpoint directory or a Hugging Face id
+    prediction_horizon: Annotated[int, Field(ge=1, le=1024)] = 30
+    context_length: Annotated[int, Field(ge=16, le=16384)] = 512
+    inference_interval: PositiveSeconds = 30.0
+    device: Literal["cpu", "cuda"] = "cpu"
+
+
+class FusionSection(_Strict):
+    enabled: bool = True
+    method: Literal["inverse_variance_weighting"] = "inverse_variance_weighting"
+    backtest_window: Annotated[int, Field(ge=4, le=1024)] = 32
+
+
+class PerformanceSection(_Strict):
+    batch_size: Annotated[int, Field(ge=1, le=64)] = 1
+    cache_size: Annotated[int, Field(ge=0, le=1024)] = 5
+    max_memory_mb: Annotated[int, Field(ge=64, le=1 << 20)] = 2048
+
+
+class EstimatorSection(_Strict):
+    """The classical model's physics, not tuning knobs for one trace."""
+
+    history: Annotated[int, Field(ge=8, le=1024)] = 64
+    min_samples: Annotated[int, Field(ge=2, le=64)] = 4
+    asymmetry_fraction: Annotated[float, Field(ge=0, le=1, allow_inf_nan=False)] = 0.5
+    wander_ppm: Annotated[float, Field(ge=0, le=500, allow_inf_nan=False)] = 1.0
+    max_step_seconds: Annotated[float, Field(gt=0, le=3600, allow_inf_nan=False)] = 1.0
+
+
+class DaemonSection(_Strict):
+    freq_hz: Annotated[float, Field(ge=1, le=1000, allow_inf_nan=False)] = 100.0
+    shm_path: str = DEFAULT_PATH
+    shm_mode: str = "0644"
+    shm_group: str | None = None
+    cpu_affinity: list[Annotated[int, Field(ge=0)]] = []
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    # Clients call the data void (UNKNOWN) this long after the daemon's last publish.
+    void_after_seconds: PositiveSeconds = 600.0
+    # FREE_RUNNING once no sample was accepted for this many measurement intervals.
+    free_running_after_intervals: Annotated[float, Field(ge=1, le=100, allow_inf_nan=False)] = 3.0
+
+    @field_validator("shm_mode")
+    @classmethod
+    def _octal_mode(cls, v: str) -> str:
+        try:
+            mode = int(v, 8)
+        except ValueError:
+            raise ValueError("must be an octal mode such as '0644'") from None
+        if mode & ~0o666 or not mode & 0o600 == 0o600:
+            raise ValueError("must give the owner read/write and nothing executable, e.g. '0644' or '0640'")
+        return v
+
+    @property
+    def mode(self) -> int:
+        return int(self.shm_mode, 8)
+
+
+class ChronoTickConfig(_Strict):
+    clock: ClockSection = ClockSection()
+    clock_measurement: ClockMeasurement
+    short_term: ModelSection = ModelSection(prediction_horizon=30, inference_interval=30.0)
+    long_term: ModelSection = ModelSection(prediction_horizon=60, inference_interval=300.0)
+    fusion: FusionSection = FusionSection()
+    performance: PerformanceSection = PerformanceSection()
+    estimator: EstimatorSection = EstimatorSection()
+    daemon: DaemonSection = DaemonSection()
+
+    @model_validator(mode="after")
+    def _finite(self) -> ChronoTickConfig:
+        timing = self.clock_measurement.timing
+        if not math.isfinite(timing.warm_up.duration_seconds):
+            raise ValueError("clock_measurement.timing.warm_up.duration_seconds must be finite")
+        return self
+
+
+def default_config_text() -> str:
+    return resources.files("chronotick_engine").joinpath("default_config.yaml").read_text()
+
+
+def _one_line(exc: ValidationError, source: str) -> str:
+    err = exc.errors()[0]
+    path = ".".join(str(p) for p in err["loc"]) or "(top level)"
+    if err["type"] == "extra_forbidden":
+        parent = ".".join(str(p) for p in err["loc"][:-1]) or "top level"
+        return f"{source}: unknown key '{err['loc'][-1]}' in {parent}"
+    if err["type"] == "missing":
+        return f"{source}: missing required key {path}"
+    more = f" (and {len(exc.errors()) - 1} more)" if len(exc.errors()) > 1 else ""
+    return f"{source}: {path}: {err['msg']}{more}"
+
+
+def parse_config(data: object, source: str = "config") -> ChronoTickConfig:
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source}: the top level must be a mapping of sections")
+    try:
+        return ChronoTickConfig.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(_one_line(exc, source)) from None
+
+
+def load_config(path: str | Path | None) -> ChronoTickConfig:
+    """The config from `path`, or the shipped default when None."""
+    if path is None:
+        text, source = default_config_text(), "default config"
+    else:
+        source = str(path)
+        try:
+            text = Path(path).read_text()
+        except FileNotFoundError:
+            raise ConfigError(f"{source}: no such file") from None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"{source}: cannot read ({exc})") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark is not None else ""
+        raise ConfigError(f"{source}: invalid YAML{where}") from None
+    return parse_config(data, source)

@@ -1,0 +1,132 @@
+"""`chronotick-daemon`: load config, own the segment, measure and publish until SIGTERM."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import sys
+
+from chronotick_engine.config import ChronoTickConfig, default_config_text, load_config, parse_config
+from chronotick_engine.errors import ChronoTickError, ConfigError
+
+EXIT_OK, EXIT_RUNTIME, EXIT_USAGE = 0, 1, 2
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one line, exit 2, no usage dump
+        sys.stderr.write(f"{self.prog}: error: {message} (see --help)\n")
+        raise SystemExit(EXIT_USAGE)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = _Parser(
+        prog="chronotick-daemon", description="Measure NTP, model the clock, publish to shared memory."
+    )
+    p.add_argument("--config", help="YAML config file (default: the shipped default)")
+    p.add_argument("--freq", type=float, help="publish rate in Hz, 1-1000 (default 100)")
+    p.add_argument("--shm-path", help="segment path (default /dev/shm/chronotick_shm)")
+    p.add_argument("--cpu-affinity", type=int, nargs="+", metavar="CPU", help="pin the daemon to these CPUs")
+    p.add_argument("--log-level", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    p.add_argument(
+        "--server",
+        action="append",
+        metavar="HOST[:PORT]",
+        help="NTP server (repeatable; replaces the config's)",
+    )
+    p.add_argument(
+        "--print-default-config", action="store_true", help="print the shipped default config and exit"
+    )
+    p.add_argument("--check-config", action="store_true", help="validate the config and exit")
+    return p
+
+
+def apply_overrides(cfg: ChronoTickConfig, args: argparse.Namespace) -> ChronoTickConfig:
+    """Command-line options override the file; the result is validated like the file itself."""
+    data = cfg.model_dump()
+    d = data["daemon"]
+    if args.freq is not None:
+        d["freq_hz"] = args.freq
+    if args.shm_path is not None:
+        d["shm_path"] = args.shm_path
+    if args.cpu_affinity is not None:
+        d["cpu_affinity"] = args.cpu_affinity
+    if args.log_level is not None:
+        d["log_level"] = args.log_level
+    if args.server:
+        data["clock_measurement"]["ntp"]["servers"] = args.server
+    return parse_config(data, "command line")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.print_default_config:
+        sys.stdout.write(default_config_text())
+        return EXIT_OK
+    try:
+        cfg = apply_overrides(load_config(args.config), args)
+    except ConfigError as exc:
+        print(f"chronotick-daemon: config error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    if args.check_config:
+        print("config OK")
+        return EXIT_OK
+    logging.basicConfig(
+        level=cfg.daemon.log_level,
+        stream=sys.stderr,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+    if cfg.daemon.cpu_affinity:
+        try:
+            os.sched_setaffinity(0, cfg.daemon.cpu_affinity)
+        except (OSError, ValueError) as exc:
+            print(f"chronotick-daemon: cannot pin to CPUs {cfg.daemon.cpu_affinity}: {exc}", file=sys.stderr)
+            return EXIT_USAGE
+    return run(cfg)
+
+
+def run(cfg: ChronoTickConfig) -> int:
+    from chronotick_engine.daemon import Daemon
+    from chronotick_engine.segment import Publisher
+
+    log = logging.getLogger("chronotick.daemon")
+    try:
+        publisher = Publisher(cfg.daemon.shm_path, mode=cfg.daemon.mode, group=cfg.daemon.shm_group)
+    except ChronoTickError as exc:
+        print(f"chronotick-daemon: {exc}", file=sys.stderr)
+        return EXIT_RUNTIME
+    daemon = Daemon(cfg)
+    from chronotick_engine.forecast_setup import attach_forecasters
+
+    attach_forecasters(daemon, cfg)
+
+    def _stop(signum: int, _frame: object) -> None:
+        log.info("received %s, stopping", signal.Signals(signum).name)
+        daemon.stop()
+
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+    servers = ", ".join(cfg.clock_measurement.ntp.servers)
+    log.info("publishing to %s at %g Hz; servers: %s", cfg.daemon.shm_path, cfg.daemon.freq_hz, servers)
+    try:
+        daemon.run(publisher)
+    finally:
+        publisher.close()
+    log.info("stopped cleanly; segment marked STOPPED")
+    return EXIT_OK
+
+
+def entry() -> int:
+    """Console-script entry: whatever goes wrong, one line on stderr and a non-zero exit."""
+    try:
+        return main()
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:  # a bug must still not show users a traceback
+        print(f"chronotick-daemon: internal error: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(entry())

@@ -1,0 +1,21 @@
+"""The exceptions ChronoTick raises to its users. Each message is one line that says what to do."""
+
+
+class ChronoTickError(Exception):
+    """Base of every ChronoTick error."""
+
+
+class SegmentError(ChronoTickError):
+    """The shared-memory segment is missing, foreign, incompatible or never consistent."""
+
+
+class NotReadyError(ChronoTickError):
+    """The daemon publishes no usable estimate: none yet, or its data is void."""
+
+
+class PublisherError(ChronoTickError):
+    """The daemon cannot own the segment path (another writer, foreign owner, symlink, ...)."""
+
+
+class ConfigError(ChronoTickError):
+    """The configuration file or command-line options are invalid."""

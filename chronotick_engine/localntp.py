@@ -1,0 +1,86 @@
+"""A real NTP server on loopback: Debian's chronyd in a private directory, for the demo and tests.
+
+`-x` leaves the system clock alone, `-d` keeps it in the foreground, `-u root` avoids permission
+failures on its pid and drift files. It serves its local clock at stratum 8.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+from chronotick_engine.ntp import query
+
+
+def free_udp_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class LocalChrony:
+    def __init__(self, port: int | None = None, workdir: str | None = None):
+        self.port = port or free_udp_port()
+        self._own_dir = workdir is None
+        self.dir = Path(workdir or tempfile.mkdtemp(prefix="chronotick-chrony-"))
+        self.proc: subprocess.Popen | None = None
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def start(self, timeout: float = 10.0) -> LocalChrony:
+        chronyd = shutil.which("chronyd") or "/usr/sbin/chronyd"
+        if not Path(chronyd).exists():
+            raise RuntimeError("chronyd not found: install Debian's chrony package (make system-deps)")
+        conf = self.dir / "chrony.conf"
+        conf.write_text(
+            "\n".join(
+                [
+                    f"port {self.port}",
+                    "bindaddress 127.0.0.1",
+                    "allow 127.0.0.1",
+                    "local stratum 8",
+                    "cmdport 0",
+                    f"driftfile {self.dir}/drift",
+                    f"pidfile {self.dir}/chronyd.pid",
+                ]
+            )
+            + "\n"
+        )
+        log = open(self.dir / "chronyd.log", "w")  # noqa: SIM115 - lives as long as the process
+        self.proc = subprocess.Popen(
+            [chronyd, "-d", "-x", "-u", "root", "-f", str(conf)], stdout=log, stderr=log
+        )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"chronyd exited: {(self.dir / 'chronyd.log').read_text()[-500:]}")
+            with contextlib.suppress(Exception):
+                query("127.0.0.1", self.port, 0.2, 1.0)
+                return self
+            time.sleep(0.1)
+        self.stop()
+        raise RuntimeError(f"chronyd did not answer on {self.address} within {timeout} s")
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        if self._own_dir:
+            shutil.rmtree(self.dir, ignore_errors=True)
+
+    def __enter__(self) -> LocalChrony:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

@@ -1,0 +1,337 @@
+"""The classical clock model (chrony's `reference` to regression.py's `sourcestats`).
+
+It keeps the recent accepted measurements, gates outliers and confirmed steps, runs a bank of
+robust regressions (a short weighted median, a short line, a runs-test-trimmed long line), fuses
+them by their back-tested errors, and publishes offset, drift and a calibrated 95% interval.
+Extra predictors (TimesFM) join the same fusion through `add_predictor`.
+
+It never sees its own predictions as data: only measurements enter the history.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections import deque
+from dataclasses import dataclass
+
+import numpy as np
+
+from chronotick_engine.model.base import ClockEstimate, History, Measurement, Predictor
+from chronotick_engine.model.fusion import BacktestFusion
+from chronotick_engine.model.regression import (
+    LineFit,
+    adaptive_line_fit,
+    line_fit,
+    robust_scale,
+    weighted_median,
+)
+
+log = logging.getLogger(__name__)
+
+# Two-sided 95% Student-t quantiles by degrees of freedom, for intervals from few samples.
+_T95 = {1: 12.71, 2: 4.30, 3: 3.18, 4: 2.78, 5: 2.57, 6: 2.45, 7: 2.36, 8: 2.31, 9: 2.26, 10: 2.23}
+
+
+def t95(dof: int) -> float:
+    if dof <= 0:
+        return _T95[1]
+    if dof in _T95:
+        return _T95[dof]
+    return 1.96 + 2.6 / dof  # within 1% of the t quantile beyond 10 degrees of freedom
+
+
+@dataclass(frozen=True)
+class EstimatorSettings:
+    history: int = 64
+    min_samples: int = 4
+    asymmetry_fraction: float = 0.5
+    wander_ppm: float = 1.0
+    gate_k: float = 3.0
+    gate_floor_s: float = 20e-6
+    step_confirmations: int = 3
+    max_step_s: float = 1.0
+    noise_floor_s: float = 1e-6
+
+
+class _HostClock:
+    """Predicts a zero offset: the host's own (possibly already disciplined) clock is right.
+
+    On a host that another NTP daemon already disciplines this is hard to beat; the back-test
+    gives it weight only where it earns it, which keeps ChronoTick from ever doing worse there.
+    """
+
+    name = "host-clock"
+
+    def refit(self, h: History) -> None:
+        pass
+
+    def predict(self, t: float) -> float:
+        return 0.0
+
+    def slope(self) -> float:
+        return 0.0
+
+
+class _LevelMedian:
+    """Delay-weighted median of the last k offsets: the best forecaster of a disciplined clock."""
+
+    def __init__(self, k: int):
+        self.name = f"median-{k}"
+        self.k = k
+        self._level = math.nan
+
+    def refit(self, h: History) -> None:
+        self._level = weighted_median(h.offset[-self.k :], h.weight[-self.k :])
+
+    def predict(self, t: float) -> float:
+        return self._level
+
+    def slope(self) -> float:
+        return 0.0
+
+
+class _Line:
+    """Robust weighted line over the last n samples, or runs-test trimmed when adaptive."""
+
+    def __init__(self, n: int, adaptive: bool):
+        self.name = f"line-adaptive-{n}" if adaptive else f"line-{n}"
+        self.n = n
+        self.adaptive = adaptive
+        self.fit: LineFit | None = None
+
+    def refit(self, h: History) -> None:
+        t, y, w = h.t[-self.n :], h.offset[-self.n :], h.weight[-self.n :]
+        t0 = float(t[-1])
+        self.fit = adaptive_line_fit(t, y, w, t0) if self.adaptive else line_fit(t, y, w, t0)
+
+    def predict(self, t: float) -> float:
+        return self.fit.predict(t) if self.fit else math.nan
+
+    def slope(self) -> float:
+        return self.fit.slope if self.fit else 0.0
+
+
+class ClockModel:
+    """Measurements in, ClockEstimate out."""
+
+    def __init__(self, settings: EstimatorSettings | None = None):
+        self.settings = settings or EstimatorSettings()
+        self._reference = _Line(self.settings.history, adaptive=True)
+        self._predictors: list[Predictor] = [
+            _HostClock(),
+            _LevelMedian(8),
+            _LevelMedian(32),
+            _Line(16, adaptive=False),
+            self._reference,
+        ]
+        self.fusion = BacktestFusion()
+        self._samples: deque[Measurement] = deque(maxlen=self.settings.history)
+        self._suspects: list[Measurement] = []
+        self._weights: dict[str, float] = {self._reference.name: 1.0}
+        self.estimate: ClockEstimate | None = None
+        self.accepted = 0
+        self.rejected = 0
+        self.steps = 0
+
+    # composition ---------------------------------------------------------------------------------
+
+    def add_predictor(self, predictor: Predictor) -> None:
+        self._predictors.append(predictor)
+        if self._samples:
+            predictor.refit(self._history())
+
+    @property
+    def weights(self) -> dict[str, float]:
+        return dict(self._weights)
+
+    # state ---------------------------------------------------------------------------------------
+
+    def reset(self) -> None:
+        """Forget everything (after a detected step of the local clock)."""
+        self._samples.clear()
+        self._suspects.clear()
+        self.fusion.reset()
+        self._weights = {self._reference.name: 1.0}
+        self.estimate = None
+
+    def local_step(self, step_s: float) -> None:
+        """The local system clock was stepped by step_s: every past offset shifts by -step_s.
+
+        The daemon sees this directly (realtime vs monotonic), so the history is kept, re-expressed
+        against the new local time, rather than thrown away.
+        """
+        shifted = [Measurement(m.t, m.offset - step_s, m.delay) for m in self._samples]
+        self.fusion.forget(_HostClock.name)  # the host clock's record no longer describes it
+        self._samples.clear()
+        self._samples.extend(shifted)
+        self._suspects.clear()
+        if self._samples:
+            self._refit()
+
+    def _history(self) -> History:
+        t = np.fromiter((m.t for m in self._samples), float)
+        y = np.fromiter((m.offset for m in self._samples), float)
+        d = np.fromiter((m.delay for m in self._samples), float)
+        noise = (
+            max(self.settings.noise_floor_s, robust_scale(np.diff(y)) / math.sqrt(2)) if y.size > 2 else 1e-3
+        )
+        # Queueing beyond the best path's delay can bias an offset by up to half the excess.
+        excess = np.maximum(0.0, d - d.min()) / 2.0
+        return History(t, y, d, 1.0 / (noise**2 + excess**2))
+
+    def fused_prediction(self, t: float) -> float | None:
+        if not self._samples:
+            return None
+        return sum(w * self._by_name(name).predict(t) for name, w in self._weights.items())
+
+    def _by_name(self, name: str) -> Predictor:
+        for p in self._predictors:
+            if p.name == name:
+                return p
+        raise KeyError(name)
+
+    # feeding ---------------------------------------------------------------------------------------
+
+    def update(self, m: Measurement) -> str:
+        """Feed one measurement; returns 'accepted', 'outlier' or 'step'."""
+        if not all(map(math.isfinite, (m.t, m.offset, m.delay))):
+            self.rejected += 1
+            return "outlier"
+        est = self.estimate
+        if est is not None and len(self._samples) >= self.settings.min_samples:
+            verdict = self._gate(m, est)
+            if verdict != "accepted":
+                return verdict
+        elif self._samples and self._warmup_outlier(m):
+            self.rejected += 1
+            return "outlier"
+        if est is not None:
+            preds = {p.name: p.predict(m.t) for p in self._predictors}
+            self.fusion.record(preds, m.offset)
+            fused = est.offset_at(m.t)
+            growth = (est.drift_unc + est.max_drift_rate) * abs(m.t - est.anchor_t)
+            self.fusion.record_fused(m.offset - fused, growth, est.halfwidth_at(m.t))
+        self._samples.append(m)
+        self.accepted += 1
+        self._refit()
+        return "accepted"
+
+    def _gate(self, m: Measurement, est: ClockEstimate) -> str:
+        s = self.settings
+        d_min = min(x.delay for x in self._samples)
+        noise = self.fusion.conformal_halfwidth() or (est.offset_unc - self._asymmetry_allowance())
+        # The sample's own excess delay is deliberately not added: a delay spike is exactly the
+        # exchange whose offset is biased by up to half that excess, and it must not pass.
+        threshold = s.gate_k * max(noise, s.gate_floor_s, d_min / 20.0) + (
+            est.drift_unc + est.max_drift_rate
+        ) * abs(m.t - est.anchor_t)
+        innovation = m.offset - est.offset_at(m.t)
+        if abs(innovation) <= threshold:
+            self._suspects.clear()
+            return "accepted"
+        self._suspects.append(m)
+        self.rejected += 1
+        if len(self._suspects) < s.step_confirmations:
+            return "outlier"
+        offsets = np.array([x.offset - est.offset_at(x.t) for x in self._suspects])
+        consistent = float(offsets.max() - offsets.min()) <= 2.0 * threshold and (
+            np.all(offsets > 0) or np.all(offsets < 0)
+        )
+        step = float(np.median(offsets))
+        if not consistent:
+            self._suspects.pop(0)
+            return "outlier"
+        if abs(step) > s.max_step_s:
+            log.error("refusing a %.6f s step of the reference (max_step_s=%g)", step, s.max_step_s)
+            self._suspects.pop(0)
+            return "outlier"
+        log.warning("accepting a %.6f s step of the reference after %d confirmations", step, len(offsets))
+        suspects = list(self._suspects)
+        self.reset()
+        self.steps += 1
+        for x in suspects:
+            self._samples.append(x)
+        self.accepted += len(suspects)
+        self._refit()
+        return "step"
+
+    def _warmup_outlier(self, m: Measurement) -> bool:
+        """Before the model can gate: drop whatever disagrees with the majority by far more than
+        the exchanges' own error bounds (a falseticker among the first samples)."""
+        pool = [*self._samples, m]
+        if len(pool) < 3:
+            return False
+        offsets = np.array([x.offset for x in pool])
+        med = float(np.median(offsets))
+        bound = 10 * robust_scale(offsets) + max(x.delay for x in pool) / 2 + 1e-3
+        keep = [x for x in self._samples if abs(x.offset - med) <= bound]
+        if len(keep) < len(self._samples):
+            self.rejected += len(self._samples) - len(keep)
+            self._samples.clear()
+            self._samples.extend(keep)
+            if keep:
+                self._refit()
+            else:
+                self.estimate = None
+        return abs(m.offset - med) > bound
+
+    # estimation ------------------------------------------------------------------------------------
+
+    def _asymmetry_allowance(self) -> float:
+        """Path asymmetry shifts every sample by an unseen constant of at most delay/2 on the best
+        path; the interval carries a documented fraction of it."""
+        recent = list(self._samples)[-16:]
+        return self.settings.asymmetry_fraction * min(x.delay for x in recent) / 2.0 if recent else 0.0
+
+    def _refit(self) -> None:
+        h = self._history()
+        for p in self._predictors:
+            p.refit(h)
+        names = [p.name for p in self._predictors]
+        self._weights = self.fusion.weights(names, fallback=self._reference.name)
+        self.estimate = self._build_estimate(h)
+
+    def _build_estimate(self, h: History) -> ClockEstimate:
+        s = self.settings
+        t_a = float(h.t[-1])
+        offset = sum(w * self._by_name(n).predict(t_a) for n, w in self._weights.items())
+        ref = self._reference.fit
+        assert ref is not None
+        # Frequency is a property of the longest stretch that still fits a line (chrony's choice);
+        # short or level predictors sharpen the offset but know nothing of the frequency.
+        drift = ref.slope
+        z = t95(ref.n - 2)
+        slope_se = math.sqrt(ref.var_slope) if math.isfinite(ref.var_slope) else 0.0
+        drift_unc = z * slope_se
+        if ref.n < s.min_samples or not math.isfinite(ref.var_slope):
+            drift_unc = max(drift_unc, 50e-6)  # no frequency knowledge yet: a crystal's worst case
+        conformal = self.fusion.conformal_halfwidth()
+        if conformal is None:
+            conformal = self._parametric_halfwidth(h, ref, z)
+        offset_unc = max(conformal, s.noise_floor_s) + self._asymmetry_allowance()
+        coverage = self.fusion.empirical_coverage()
+        return ClockEstimate(
+            anchor_t=t_a,
+            offset=offset,
+            drift=drift,
+            offset_unc=offset_unc,
+            drift_unc=drift_unc,
+            max_drift_rate=s.wander_ppm * 1e-6,
+            confidence=coverage if coverage is not None else 0.5,
+            samples=h.size,
+            fused=any(w > 0 for n, w in self._weights.items() if n.startswith("timesfm")),
+        )
+
+    @staticmethod
+    def _parametric_halfwidth(h: History, ref: LineFit, z: float) -> float:
+        """Before the back-test has enough errors: Student-t prediction interval of the line fit,
+        or, from fewer than three samples, the exchanges' own error bound plus a millisecond."""
+        if ref.n < 3 or not (math.isfinite(ref.resid_scale) and math.isfinite(ref.var_offset)):
+            return float(h.delay.max()) / 2.0 + 1e-3
+        spacing = float(np.median(np.diff(h.t)))
+        return z * math.sqrt(ref.resid_scale**2 + ref.predict_var(float(h.t[-1]) + spacing))
+
+    @property
+    def sample_count(self) -> int:
+        return len(self._samples)

@@ -1,0 +1,202 @@
+"""NTP measurement: one client exchange, validation of the reply, and per-server state.
+
+Packets are parsed by ntplib; the exchange itself is done here so that the origin timestamp can
+carry a random cookie that the reply must echo exactly (anti-spoofing, as chrony does), and so that
+every local timestamp is taken on both CLOCK_REALTIME and CLOCK_MONOTONIC.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import socket
+import struct
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+
+import ntplib
+
+NTP_PACKET_SIZE = 48
+NTP_EPOCH_OFFSET = 2_208_988_800  # seconds from 1900-01-01 to 1970-01-01
+_TS = struct.Struct("!Q")
+
+
+class Rejected(Exception):
+    """A reply that must not be used; `reason` is a short counter key."""
+
+    def __init__(self, reason: str, detail: str = ""):
+        super().__init__(f"{reason}: {detail}" if detail else reason)
+        self.reason = reason
+
+
+class ClockSource:
+    """The local clocks. A seam: tests substitute a clock that can be stepped or made to drift."""
+
+    def monotonic_ns(self) -> int:
+        return time.monotonic_ns()
+
+    def realtime_ns(self) -> int:
+        return time.time_ns()
+
+
+SYSTEM_CLOCK = ClockSource()
+
+
+@dataclass(frozen=True, slots=True)
+class Exchange:
+    """One validated client/server exchange."""
+
+    server: str
+    offset: float  # reference - local system time, seconds
+    delay: float  # round-trip delay, seconds
+    mono_ns: int  # CLOCK_MONOTONIC at the exchange midpoint
+    real_minus_mono_ns: int  # CLOCK_REALTIME - CLOCK_MONOTONIC then (steps of the system clock move it)
+    stratum: int
+    root_distance: float
+
+
+def ns_to_ntp(real_ns: int) -> int:
+    secs, rem = divmod(real_ns, 1_000_000_000)
+    return ((secs + NTP_EPOCH_OFFSET) % (1 << 32)) << 32 | (rem << 32) // 1_000_000_000
+
+
+def _signed64(x: int) -> int:
+    x &= (1 << 64) - 1
+    return x - (1 << 64) if x >= 1 << 63 else x
+
+
+def _ntp_diff_s(a: int, b: int) -> float:
+    """a - b for 64-bit NTP timestamps, era-safe (valid within +-68 years)."""
+    return _signed64(a - b) / 2**32
+
+
+def build_request(cookie: int) -> bytes:
+    """A mode-3, version-4 request whose transmit timestamp is the 64-bit random cookie."""
+    return bytes([0x23]) + bytes(39) + _TS.pack(cookie)
+
+
+def parse_reply(
+    data: bytes,
+    cookie: int,
+    t1_real_ns: int,
+    t4_real_ns: int,
+    max_delay: float,
+) -> tuple[float, float, int, float]:
+    """Validate one reply; return (offset, delay, stratum, root_distance) or raise Rejected."""
+    if len(data) < NTP_PACKET_SIZE:
+        raise Rejected("truncated", f"{len(data)} bytes")
+    pkt = ntplib.NTPPacket()
+    try:
+        pkt.from_data(data)
+    except ntplib.NTPException as exc:
+        raise Rejected("malformed", str(exc)) from None
+    if pkt.mode != 4:
+        raise Rejected("not_server_mode", f"mode {pkt.mode}")
+    if pkt.version not in (3, 4):
+        raise Rejected("bad_version", f"version {pkt.version}")
+    if data[24:32] != _TS.pack(cookie):
+        raise Rejected("origin_mismatch", "reply does not echo our request (spoofed or stale)")
+    if pkt.stratum == 0:
+        code = pkt.ref_id.to_bytes(4, "big").decode("ascii", "replace").strip("\x00")
+        raise Rejected("kiss_of_death", code)
+    if pkt.leap == 3 or pkt.stratum >= 16:
+        raise Rejected("unsynchronised", f"leap {pkt.leap}, stratum {pkt.stratum}")
+    (t2,) = _TS.unpack_from(data, 32)
+    (t3,) = _TS.unpack_from(data, 40)
+    if t2 == 0 or t3 == 0:
+        raise Rejected("malformed", "zero server timestamp")
+    t1, t4 = ns_to_ntp(t1_real_ns), ns_to_ntp(t4_real_ns)
+    offset = (_ntp_diff_s(t2, t1) + _ntp_diff_s(t3, t4)) / 2.0
+    delay = _ntp_diff_s(t4, t1) - _ntp_diff_s(t3, t2)
+    root_distance = pkt.root_delay / 2.0 + pkt.root_dispersion
+    if not (math.isfinite(offset) and math.isfinite(delay) and math.isfinite(root_distance)):
+        raise Rejected("non_finite")
+    if delay < -1e-6 or _ntp_diff_s(t3, t2) < -1e-6:
+        raise Rejected("malformed", f"negative delay {delay:.6f}")
+    delay = max(delay, 0.0)
+    if delay > max_delay:
+        raise Rejected("delay_too_high", f"{delay * 1e3:.1f} ms")
+    return offset, delay, pkt.stratum, root_distance
+
+
+def query(
+    host: str, port: int, timeout: float, max_delay: float, clock: ClockSource = SYSTEM_CLOCK
+) -> Exchange:
+    """One exchange with host:port; raise Rejected (or OSError/TimeoutError) on failure."""
+    infos = socket.getaddrinfo(host, port, type=socket.SOCK_DGRAM)
+    family, _, _, _, addr = infos[0]
+    cookie = int.from_bytes(os.urandom(8), "big")
+    with socket.socket(family, socket.SOCK_DGRAM) as sock:
+        sock.settimeout(timeout)
+        sock.connect(addr)  # a connected socket only receives from this server
+        deadline = time.monotonic() + timeout
+        t1_mono, t1_real = clock.monotonic_ns(), clock.realtime_ns()
+        sock.send(build_request(cookie))
+        while True:
+            sock.settimeout(max(1e-3, deadline - time.monotonic()))
+            data = sock.recv(512)
+            t4_real, t4_mono = clock.realtime_ns(), clock.monotonic_ns()
+            if data[24:32] == _TS.pack(cookie) or time.monotonic() >= deadline:
+                break  # a stale reply to an earlier request is skipped, not fatal
+    offset, delay, stratum, rdist = parse_reply(data, cookie, t1_real, t4_real, max_delay)
+    mid_mono = (t1_mono + t4_mono) // 2
+    return Exchange(
+        server=f"{host}:{port}",
+        offset=offset,
+        delay=delay,
+        mono_ns=mid_mono,
+        real_minus_mono_ns=(t1_real - t1_mono + t4_real - t4_mono) // 2,
+        stratum=stratum,
+        root_distance=rdist,
+    )
+
+
+@dataclass
+class ServerState:
+    """What the daemon knows of one server; exposed in its status."""
+
+    name: str
+    reach: int = 0  # 8-bit shift register of recent poll successes, as in ntpd/chrony
+    polls: int = 0
+    accepted: int = 0
+    selected: int = 0
+    last_offset: float | None = None
+    last_delay: float | None = None
+    jitter: float = 0.0
+    last_ok_mono_ns: int = 0
+    last_error: str | None = None
+    rejects: Counter[str] = field(default_factory=Counter)
+    backoff_until_mono_ns: int = 0
+
+    def record_success(self, ex: Exchange) -> None:
+        self.polls += 1
+        self.reach = ((self.reach << 1) | 1) & 0xFF
+        self.accepted += 1
+        if self.last_offset is not None:
+            diff = ex.offset - self.last_offset
+            self.jitter = math.sqrt(0.75 * self.jitter**2 + 0.25 * diff**2)
+        self.last_offset = ex.offset
+        self.last_delay = ex.delay
+        self.last_ok_mono_ns = ex.mono_ns
+        self.last_error = None
+
+    def record_failure(self, reason: str, detail: str = "") -> None:
+        self.polls += 1
+        self.reach = (self.reach << 1) & 0xFF
+        self.rejects[reason] += 1
+        self.last_error = f"{reason}: {detail}" if detail else reason
+
+    def as_dict(self) -> dict:
+        return {
+            "server": self.name,
+            "reach": f"{self.reach:03o}",
+            "polls": self.polls,
+            "accepted": self.accepted,
+            "selected": self.selected,
+            "last_offset_ms": None if self.last_offset is None else round(self.last_offset * 1e3, 6),
+            "last_delay_ms": None if self.last_delay is None else round(self.last_delay * 1e3, 6),
+            "jitter_ms": round(self.jitter * 1e3, 6),
+            "rejects": dict(self.rejects),
+            "last_error": self.last_error,
+        }

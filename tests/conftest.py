@@ -1,0 +1,57 @@
+from __future__ import annotations
+
+import dataclasses
+import os
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from chronotick_engine.localntp import LocalChrony  # noqa: E402
+from chronotick_engine.segment import Snapshot, Source, Status, empty_snapshot  # noqa: E402
+
+REPO = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+TRACES = REPO.parent / "shared" / "traces"
+
+
+@pytest.fixture
+def shm_path():
+    path = f"/dev/shm/chronotick_test_{uuid.uuid4().hex[:10]}"
+    yield path
+    for suffix in ("", ".lock", ".json"):
+        try:
+            os.unlink(path + suffix)
+        except FileNotFoundError:
+            pass
+
+
+@pytest.fixture(scope="session")
+def chrony():
+    with LocalChrony() as server:
+        yield server
+
+
+def synced_snapshot(**changes) -> Snapshot:
+    """A plausible SYNCHRONIZED snapshot anchored now, for publisher-driven tests."""
+    m, r = time.monotonic_ns(), time.time_ns()
+    base = dataclasses.replace(
+        empty_snapshot(0, m, r),
+        status=Status.SYNCHRONIZED,
+        source=Source.CLASSICAL,
+        offset_s=0.0125,
+        drift=2e-6,
+        offset_unc_s=0.0005,
+        drift_unc=1e-7,
+        max_drift_rate=1e-6,
+        confidence=0.97,
+        void_after_mono_ns=m + 30 * 10**9,
+        last_ntp_mono_ns=m,
+        publish_rate_hz=100.0,
+        sample_count=12,
+    )
+    return dataclasses.replace(base, **changes)

@@ -1,0 +1,94 @@
+"""A userspace UDP proxy in front of a real NTP server that misbehaves on demand.
+
+It stands in for what cannot exist here: a misbehaving internet server. Modes can be changed while
+it runs: drop a share of packets, delay replies, truncate or garble them, answer kiss-of-death,
+shift the server's timestamps (a liar), or break the origin echo.
+"""
+
+from __future__ import annotations
+
+import random
+import socket
+import struct
+import threading
+import time
+from dataclasses import dataclass
+
+
+@dataclass
+class Faults:
+    drop: float = 0.0
+    delay_s: float = 0.0
+    truncate: bool = False
+    garbage: bool = False
+    kiss_of_death: bool = False
+    shift_s: float = 0.0
+    bad_origin: bool = False
+
+
+def _shift(ts: bytes, seconds: float) -> bytes:
+    (v,) = struct.unpack("!Q", ts)
+    return struct.pack("!Q", (v + int(seconds * 2**32)) % (1 << 64))
+
+
+class FaultProxy:
+    def __init__(self, upstream_port: int, seed: int = 7):
+        self.upstream = ("127.0.0.1", upstream_port)
+        self.faults = Faults()
+        self.rng = random.Random(seed)
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.settimeout(0.2)
+        self.port = self.sock.getsockname()[1]
+        self.forwarded = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def start(self) -> FaultProxy:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(2)
+        self.sock.close()
+
+    def _mangle(self, reply: bytes) -> bytes:
+        f = self.faults
+        if f.truncate:
+            return reply[:20]
+        if f.garbage:
+            return bytes(self.rng.getrandbits(8) for _ in range(48))
+        if f.kiss_of_death:
+            return bytes([0x24, 0]) + reply[2:12] + b"RATE" + reply[16:]
+        if f.shift_s:
+            reply = (
+                reply[:32] + _shift(reply[32:40], f.shift_s) + _shift(reply[40:48], f.shift_s) + reply[48:]
+            )
+        if f.bad_origin:
+            reply = reply[:24] + _shift(reply[24:32], 1.0) + reply[32:]
+        return reply
+
+    def _serve(self) -> None:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as up:
+            up.settimeout(1.0)
+            while not self._stop.is_set():
+                try:
+                    data, client = self.sock.recvfrom(512)
+                except (TimeoutError, OSError):
+                    continue
+                if self.rng.random() < self.faults.drop:
+                    continue
+                try:
+                    up.sendto(data, self.upstream)
+                    reply, _ = up.recvfrom(512)
+                except (TimeoutError, OSError):
+                    continue
+                if self.faults.delay_s:
+                    time.sleep(self.faults.delay_s)
+                self.forwarded += 1
+                self.sock.sendto(self._mangle(reply), client)
