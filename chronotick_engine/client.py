@@ -13,11 +13,14 @@ from typing import Any, NamedTuple
 
 from chronotick_engine.errors import NotReadyError, SegmentError
 from chronotick_engine.extrapolation import halfwidth_coefficients
-from chronotick_engine.segment import DEFAULT_PATH, SEQ_OFFSET, SegmentReader, Snapshot, Source, Status
+from chronotick_engine.segment import DEFAULT_PATH, SegmentReader, Snapshot, Source, Status
 
 MAX_FUTURE_SECONDS = 3600.0
 MIN_UNCERTAINTY_NS = 1_000  # never claim a perfect clock
 RECHECK_NS = 100_000_000  # while stale, look for a replaced segment at most every 100 ms
+# The fast path re-validates the segment at most this long after its last check: a new publish is
+# seen within 1 ms, and until then the previous model (still within its own bounds) serves.
+REVALIDATE_NS = 1_000_000
 
 
 def freshness_grace_s(publish_rate_hz: float) -> float:
@@ -63,8 +66,6 @@ class ChronoTickClient:
     def __init__(self, shm_path: str = DEFAULT_PATH):
         self.shm_path = shm_path
         self._reader = SegmentReader(shm_path)
-        self._mm: Any = b""  # compared by slice on the fast path; b"" forces the first refresh
-        self._seq: bytes | None = None
         self._snap: Snapshot | None = None
         self._base_ns = 0
         self._anchor_ns = 0
@@ -82,8 +83,6 @@ class ChronoTickClient:
         if self._snap is not None and mono_ns > self._check_after_ns:
             reader.remap_if_replaced()
         snap = reader.read()
-        self._mm = reader._mm
-        self._seq = reader._seq_bytes
         if snap is not self._snap:
             self._snap = snap
             self._anchor_ns = snap.anchor_mono_ns
@@ -98,7 +97,7 @@ class ChronoTickClient:
         fresh_until = snap.last_publish_mono_ns + int(freshness_grace_s(snap.publish_rate_hz) * 1e9)
         if mono_ns > fresh_until:
             fresh_until = mono_ns + RECHECK_NS
-        self._check_after_ns = min(fresh_until, snap.void_after_mono_ns)
+        self._check_after_ns = min(fresh_until, snap.void_after_mono_ns, mono_ns + REVALIDATE_NS)
         return snap
 
     def _usable(self, mono_ns: int) -> Snapshot:
@@ -125,7 +124,7 @@ class ChronoTickClient:
     def now_ns(self) -> tuple[int, int]:
         """(corrected Unix time in ns, 95% uncertainty in ns), with no object construction."""
         m = time.monotonic_ns()
-        if self._mm[SEQ_OFFSET:16] != self._seq or m > self._check_after_ns:
+        if m > self._check_after_ns:
             self._usable(m)
         d = m - self._anchor_ns
         return self._base_ns + m + int(self._drift * d), self._unc0_ns + int(self._rate * abs(d))
@@ -135,7 +134,7 @@ class ChronoTickClient:
     def _reading(self, horizon_s: float) -> TimeReading:
         mono = time.monotonic_ns()
         real = time.time_ns()
-        if self._mm[SEQ_OFFSET:16] != self._seq or mono > self._check_after_ns:
+        if mono > self._check_after_ns:
             self._usable(mono)
         snap = self._snap
         at = mono + round(horizon_s * 1e9)
@@ -181,6 +180,13 @@ class ChronoTickClient:
             return effective_status(self._refresh(mono), mono)
         except SegmentError:
             return Status.UNKNOWN
+
+    def daemon_running(self) -> bool:
+        """A live daemon: fresh heartbeat and not stopped (raises SegmentError without a segment)."""
+        mono = time.monotonic_ns()
+        snap = self._refresh(mono) if mono > self._check_after_ns or self._snap is None else self._snap
+        age_s = (mono - snap.last_publish_mono_ns) / 1e9
+        return not snap.stopped and age_s <= freshness_grace_s(snap.publish_rate_hz)
 
     def is_daemon_ready(self) -> bool:
         """True while a live daemon publishes a SYNCHRONIZED estimate."""
@@ -244,9 +250,8 @@ class ChronoTickClient:
 
     def close(self) -> None:
         self._reader.close()
-        self._mm = b""
-        self._seq = None
         self._snap = None
+        self._check_after_ns = 0
 
     def __enter__(self) -> ChronoTickClient:
         return self

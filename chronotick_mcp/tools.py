@@ -118,8 +118,8 @@ def _iso(ts: float, zone: ZoneInfo | None) -> str:
 def _live_reading(client: ChronoTickClient, horizon: float = 0.0):
     """A reading only from a live daemon: a stale segment is an error, never a quiet old answer."""
     try:
-        info = client.get_daemon_info()
-        if not info["running"]:
+        if not client.daemon_running():
+            info = client.get_daemon_info()
             why = "stopped" if info["stopped"] else f"silent for {info['seconds_since_update']:.1f} s"
             raise ToolFailure(f"ChronoTick daemon is not running ({why}); start chronotick-daemon")
         return client.get_future_time(horizon) if horizon else client.get_time()

@@ -1,0 +1,12 @@
+"""Run every benchmark; each prints JSON lines."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+
+for script in ("client_read.py", "publisher.py", "mcp_roundtrip.py", "replay.py"):
+    subprocess.run([sys.executable, str(HERE / script)], check=False)

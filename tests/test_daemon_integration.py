@@ -1,0 +1,164 @@
+"""The real daemon as a subprocess against real chronyd servers on loopback, some behind the
+fault-injecting proxy."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+from conftest import BIN
+from faultproxy import FaultProxy
+
+from chronotick_engine import ChronoTickClient
+from chronotick_engine.localntp import LocalChrony
+
+pytestmark = pytest.mark.integration
+
+
+def write_config(tmp_path: Path, servers: list[str], **daemon) -> Path:
+    lines = ["clock_measurement:", "  ntp:", "    servers: [" + ", ".join(f'"{s}"' for s in servers) + "]",
+             "    timeout_seconds: 0.5", "    burst_interval_seconds: 0.5", "  timing:",
+             "    warm_up: {duration_seconds: 5, measurement_interval: 1}",
+             "    normal_operation: {measurement_interval: 1}", "daemon:"]
+    lines += [f"  {k}: {v}" for k, v in daemon.items()] or ["  freq_hz: 100"]
+    path = tmp_path / "chronotick.yaml"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+class DaemonProc:
+    def __init__(self, config: Path, shm_path: str):
+        self.shm_path = shm_path
+        self.proc = subprocess.Popen(
+            [str(BIN / "chronotick-daemon"), "--config", str(config), "--shm-path", shm_path],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )
+
+    def status_file(self) -> dict:
+        return json.loads(Path(self.shm_path + ".json").read_text())
+
+    def stop(self, sig=signal.SIGTERM) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+        try:
+            return self.proc.wait(15)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            return self.proc.wait()
+
+
+@pytest.fixture
+def daemon_factory(tmp_path, shm_path):
+    started: list[DaemonProc] = []
+
+    def start(servers: list[str], **daemon) -> DaemonProc:
+        d = DaemonProc(write_config(tmp_path, servers, **daemon), shm_path)
+        started.append(d)
+        return d
+
+    yield start
+    for d in started:
+        d.stop(signal.SIGKILL)
+
+
+def test_synchronized_within_10s_and_clean_sigterm(chrony, daemon_factory, shm_path):
+    start = time.monotonic()
+    d = daemon_factory([chrony.address])
+    client = ChronoTickClient(shm_path)
+    assert client.wait_for_sync(10), d.proc.stderr.read() if d.proc.poll() is not None else "not synced"
+    print(f"synchronized after {time.monotonic() - start:.2f} s")
+    r = client.get_time()
+    assert abs(r.corrected_timestamp - time.time()) < 0.01 and r.uncertainty_seconds < 0.005
+    out = subprocess.run([str(BIN / "chronotick-client"), "status", "--json", "--shm-path", shm_path],
+                         capture_output=True, text=True, timeout=30)
+    assert out.returncode == 0 and json.loads(out.stdout)["status"] == "SYNCHRONIZED"
+    assert d.stop(signal.SIGTERM) == 0
+    info = client.get_daemon_info()
+    assert info["stopped"] and info["status"] != "SYNCHRONIZED"
+    out = subprocess.run([str(BIN / "chronotick-client"), "status", "--shm-path", shm_path],
+                         capture_output=True, text=True, timeout=30)
+    assert out.returncode == 1
+
+
+def test_sigkill_goes_free_running_then_unknown(chrony, daemon_factory, shm_path):
+    d = daemon_factory([chrony.address], void_after_seconds=3)
+    client = ChronoTickClient(shm_path)
+    assert client.wait_for_sync(10)
+    d.stop(signal.SIGKILL)
+    time.sleep(1.2)
+    assert client.status().name == "FREE_RUNNING"
+    time.sleep(2.5)
+    assert client.status().name == "UNKNOWN"
+    out = subprocess.run([str(BIN / "chronotick-client"), "read", "--shm-path", shm_path],
+                         capture_output=True, text=True, timeout=30)
+    assert out.returncode == 1 and "void" in out.stderr and "Traceback" not in out.stderr
+
+
+def test_second_daemon_on_same_path_exits_clearly(chrony, daemon_factory, shm_path):
+    daemon_factory([chrony.address])
+    assert ChronoTickClient(shm_path).wait_for_sync(10)
+    second = daemon_factory([chrony.address])
+    assert second.proc.wait(15) == 1
+    assert "already publishing" in second.proc.stderr.read()
+
+
+def test_one_liar_of_three_is_excluded(chrony, daemon_factory, shm_path):
+    with LocalChrony() as second:
+        liar = FaultProxy(chrony.port).start()
+        liar.faults.shift_s = 1.0
+        try:
+            d = daemon_factory([chrony.address, second.address, liar.address])
+            client = ChronoTickClient(shm_path)
+            assert client.wait_for_sync(10)
+            time.sleep(2)
+            assert abs(client.get_time().offset_correction) < 0.005
+            servers = {s["server"]: s for s in d.status_file()["servers"]}
+            assert servers[liar.address]["rejects"].get("falseticker", 0) >= 1
+            assert servers[liar.address]["selected"] == 0
+        finally:
+            liar.stop()
+
+
+def test_dead_server_and_garbage_replies_are_survived(chrony, daemon_factory, shm_path):
+    dead = FaultProxy(chrony.port).start()
+    garbage = FaultProxy(chrony.port).start()
+    dead.faults.drop = 1.0
+    garbage.faults.garbage = True
+    try:
+        d = daemon_factory([chrony.address, dead.address, garbage.address])
+        client = ChronoTickClient(shm_path)
+        assert client.wait_for_sync(10)
+        time.sleep(2)
+        servers = {s["server"]: s for s in d.status_file()["servers"]}
+        assert servers[dead.address]["rejects"].get("timeout", 0) >= 1
+        bad = servers[garbage.address]["rejects"]
+        assert sum(bad.values()) >= 1 and servers[garbage.address]["accepted"] == 0
+        assert client.get_time().status == "SYNCHRONIZED"
+    finally:
+        dead.stop()
+        garbage.stop()
+
+
+def test_outage_goes_free_running_and_recovers_without_restart(chrony, daemon_factory, shm_path):
+    proxy = FaultProxy(chrony.port).start()
+    try:
+        daemon_factory([proxy.address])
+        client = ChronoTickClient(shm_path)
+        assert client.wait_for_sync(10)
+        synced_unc = client.get_time().uncertainty_seconds
+        proxy.faults.drop = 1.0
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline and client.get_time().status != "FREE_RUNNING":
+            time.sleep(0.2)
+        r = client.get_time()
+        assert r.status == "FREE_RUNNING" and r.uncertainty_seconds > synced_unc
+        proxy.faults.drop = 0.0
+        t0 = time.monotonic()
+        assert client.wait_for_sync(15)
+        print(f"recovered {time.monotonic() - t0:.2f} s after the outage ended")
+    finally:
+        proxy.stop()

@@ -1,0 +1,136 @@
+"""The MCP tools through real clients: in process, over stdio to a real subprocess, and the SDK."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+
+import pytest
+from conftest import BIN, synced_snapshot
+from fastmcp import Client
+
+from chronotick_engine.segment import Publisher
+from chronotick_mcp.server import build_server
+
+TIME_FIELDS = {"corrected_unix", "corrected_unix_ns", "iso", "uncertainty_ms", "earliest", "latest", "status",
+               "source", "confidence", "offset_ms", "drift_ppm", "seconds_since_ntp", "call_latency_ms"}
+
+
+@pytest.fixture
+def publisher(shm_path):
+    with Publisher(shm_path) as pub:
+        pub.publish(synced_snapshot())
+        yield pub
+
+
+def fresh(pub):
+    m = time.monotonic_ns()
+    pub.publish(synced_snapshot(last_publish_mono_ns=m, void_after_mono_ns=m + 30 * 10**9))
+
+
+async def test_list_tools_schemas_and_annotations(shm_path):
+    async with Client(build_server(shm_path)) as c:
+        tools = {t.name: t for t in await c.list_tools()}
+    assert set(tools) == {"get_time", "get_daemon_status", "get_time_with_future_uncertainty"}
+    for t in tools.values():
+        assert t.annotations.read_only_hint and t.annotations.idempotent_hint
+        assert t.output_schema and "call_latency_ms" in t.output_schema["properties"]
+        assert len(t.description) > 80
+    fs = tools["get_time_with_future_uncertainty"].input_schema["properties"]["future_seconds"]
+    assert fs["minimum"] == 0 and fs["maximum"] == 3600
+
+
+async def test_every_tool(publisher, shm_path):
+    fresh(publisher)
+    async with Client(build_server(shm_path)) as c:
+        r = await c.call_tool("get_time", {"timezone": "Asia/Tokyo"})
+        assert TIME_FIELDS <= set(r.structured_content) and r.structured_content["iso"].endswith("+09:00")
+        assert r.structured_content["status"] == "SYNCHRONIZED"
+        r = await c.call_tool("get_time_with_future_uncertainty", {"future_seconds": 600})
+        s = r.structured_content
+        assert s["future_uncertainty_ms"] > s["current_uncertainty_ms"] and s["uncertainty_increase_ms"] > 0
+        r = await c.call_tool("get_daemon_status", {})
+        assert r.structured_content["summary"].startswith("SYNCHRONIZED")
+
+
+@pytest.mark.parametrize(
+    ("tool", "args", "message"),
+    [
+        ("get_time", {"timezone": "Mars/Olympus_Mons"}, "unknown time zone"),
+        ("get_time", {"timezone": 5}, "invalid argument timezone"),
+        ("get_time_with_future_uncertainty", {"future_seconds": -1}, "invalid argument future_seconds"),
+        ("get_time_with_future_uncertainty", {"future_seconds": 1e9}, "invalid argument future_seconds"),
+        ("get_time_with_future_uncertainty", {"future_seconds": "soon"}, "invalid argument future_seconds"),
+        ("get_time_with_future_uncertainty", {}, "invalid argument future_seconds"),
+        ("get_time_with_future_uncertainty", {"future_seconds": [1]}, "invalid argument"),
+    ],
+)
+async def test_bad_arguments_are_one_line_errors(publisher, shm_path, tool, args, message):
+    fresh(publisher)
+    async with Client(build_server(shm_path)) as c:
+        r = await c.call_tool(tool, args, raise_on_error=False)
+        assert r.is_error and message in r.content[0].text and "\n" not in r.content[0].text
+        assert not (await c.call_tool("get_time", {}, raise_on_error=False)).is_error  # still serving
+
+
+async def test_missing_and_stale_daemon_are_errors(shm_path):
+    async with Client(build_server(shm_path)) as c:
+        r = await c.call_tool("get_time", {}, raise_on_error=False)
+        assert r.is_error and "chronotick-daemon" in r.content[0].text
+    with Publisher(shm_path) as pub:
+        pub.publish(synced_snapshot(last_publish_mono_ns=time.monotonic_ns() - 20 * 10**9))
+        async with Client(build_server(shm_path)) as c:
+            r = await c.call_tool("get_time", {}, raise_on_error=False)
+            assert r.is_error and "not running" in r.content[0].text
+
+
+@pytest.mark.integration
+async def test_stdio_subprocess_with_mcp_sdk_client(publisher, shm_path):
+    from mcp import ClientSession, StdioServerParameters
+    from mcp.client.stdio import stdio_client
+
+    fresh(publisher)
+    params = StdioServerParameters(command=str(BIN / "chronotick-stdio-server"), args=["--shm-path", shm_path],
+                                   env={**os.environ})
+    async with stdio_client(params) as (read, write), ClientSession(read, write) as session:
+        await session.initialize()
+        names = {t.name for t in (await session.list_tools()).tools}
+        assert "get_time" in names
+        fresh(publisher)
+        r = await session.call_tool("get_time", {})
+        assert not r.is_error and TIME_FIELDS <= set(r.structured_content)
+        r = await session.call_tool("get_time_with_future_uncertainty", {"future_seconds": -5})
+        assert r.is_error
+
+
+@pytest.mark.integration
+async def test_stdio_env_var_path(publisher, shm_path):
+    from fastmcp.client.transports import StdioTransport
+
+    fresh(publisher)
+    transport = StdioTransport(command=str(BIN / "chronotick-stdio-server"), args=[],
+                               env={**os.environ, "CHRONOTICK_SHM_PATH": shm_path})
+    async with Client(transport) as c:
+        r = await c.call_tool("get_daemon_status", {})
+        assert r.structured_content["measurement_count"] == 12  # it read the segment the variable names
+
+
+async def test_sdk_tools_in_process(publisher, shm_path, monkeypatch):
+    pytest.importorskip("claude_agent_sdk")
+    from mcp import Client as McpClient
+
+    from chronotick_mcp.sdk import create_chronotick_server
+
+    monkeypatch.setenv("CHRONOTICK_SHM_PATH", shm_path)
+    fresh(publisher)
+    server = create_chronotick_server()
+    assert server["type"] == "sdk" and server["name"] == "chronotick"
+    async with McpClient(server["instance"]) as s:
+        assert {t.name for t in (await s.list_tools()).tools} == {
+            "get_time", "get_daemon_status", "get_time_with_future_uncertainty"}
+        r = await s.call_tool("get_time", {})
+        data = json.loads(r.content[0].text)  # valid JSON, the same fields as the stdio tool
+        assert TIME_FIELDS <= set(data)
+        r = await s.call_tool("get_time_with_future_uncertainty", {"future_seconds": 7200})
+        assert r.is_error
