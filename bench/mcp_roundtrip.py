@@ -43,7 +43,9 @@ async def main() -> None:
         pub.publish(synced_snapshot(last_publish_mono_ns=m + 600 * 10**9, void_after_mono_ns=m + 900 * 10**9))
         async with Client(build_server(path)) as c:
             ours_mem = await timed(c, "get_time", {})
-        async with Client(StdioTransport(str(bin_dir / "chronotick-stdio-server"), ["--shm-path", path])) as c:
+        async with Client(
+            StdioTransport(str(bin_dir / "chronotick-stdio-server"), ["--shm-path", path])
+        ) as c:
             ours_stdio = await timed(c, "get_time", {})
         from mcp_server_time.server import serve  # noqa: F401  (import check: the peer is installed)
 
@@ -52,15 +54,19 @@ async def main() -> None:
             peer_stdio = await timed(c, "get_current_time", {"timezone": "UTC"})
     for p in (path, path + ".lock"):
         Path(p).unlink(missing_ok=True)
-    print(json.dumps({
-        "benchmark": "mcp_roundtrip",
-        "calls": N,
-        "chronotick_in_process": ours_mem,
-        "chronotick_stdio": ours_stdio,
-        "mcp_server_time_stdio": peer_stdio,
-        "stdio_median_ratio_vs_peer": round(ours_stdio["median_ms"] / peer_stdio["median_ms"], 3),
-        "targets": {"stdio_ratio_max": 1.0, "in_process_median_ms_max": 1.0},
-    }))
+    print(
+        json.dumps(
+            {
+                "benchmark": "mcp_roundtrip",
+                "calls": N,
+                "chronotick_in_process": ours_mem,
+                "chronotick_stdio": ours_stdio,
+                "mcp_server_time_stdio": peer_stdio,
+                "stdio_median_ratio_vs_peer": round(ours_stdio["median_ms"] / peer_stdio["median_ms"], 3),
+                "targets": {"stdio_ratio_max": 1.0, "in_process_median_ms_max": 1.0},
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -32,8 +32,12 @@ def cpu_seconds(pid: int) -> float:
 def measure(ntp: LocalChrony, freq: float, seconds: float) -> dict:
     path = f"/dev/shm/chronotick_bench_{uuid.uuid4().hex[:8]}"
     cfg = Path(path + ".yaml")
-    cfg.write_text(f"clock_measurement:\n  ntp:\n    servers: ['{ntp.address}']\ndaemon:\n  freq_hz: {freq}\n")
-    proc = subprocess.Popen([str(BIN / "chronotick-daemon"), "--config", str(cfg), "--shm-path", path, "--log-level", "WARNING"])
+    cfg.write_text(
+        f"clock_measurement:\n  ntp:\n    servers: ['{ntp.address}']\ndaemon:\n  freq_hz: {freq}\n"
+    )
+    proc = subprocess.Popen(
+        [str(BIN / "chronotick-daemon"), "--config", str(cfg), "--shm-path", path, "--log-level", "WARNING"]
+    )
     try:
         assert ChronoTickClient(path).wait_for_sync(15), "daemon did not synchronise"
         time.sleep(1.0)

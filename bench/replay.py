@@ -30,8 +30,12 @@ def judge(report: dict, simulated: bool) -> dict:
         goals["mae_le_system"] = ct["mae_ms"] <= e["system"]["mae_ms"]
     if simulated and report["trace"] in ROBUST_ROOM:
         goals["mae_le_0_8_best"] = ct["mae_ms"] <= 0.8 * best
-    return {"best_baseline": best_name, "mae_ratio_to_best": round(ct["mae_ms"] / best, 3),
-            "half_clockbound_ms": round(bound_half, 3), "goals": goals}
+    return {
+        "best_baseline": best_name,
+        "mae_ratio_to_best": round(ct["mae_ms"] / best, 3),
+        "half_clockbound_ms": round(bound_half, 3),
+        "goals": goals,
+    }
 
 
 def main() -> None:

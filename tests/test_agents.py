@@ -16,8 +16,9 @@ EXAMPLES = REPO / "agents" / "examples"
 
 
 def run(script: str, *args: str, env: dict | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, str(EXAMPLES / script), *args], capture_output=True, text=True,
-                          timeout=120, env=env)
+    return subprocess.run(
+        [sys.executable, str(EXAMPLES / script), *args], capture_output=True, text=True, timeout=120, env=env
+    )
 
 
 def test_sdk_agent_without_key_says_what_is_missing():

@@ -20,10 +20,17 @@ pytestmark = pytest.mark.integration
 
 
 def write_config(tmp_path: Path, servers: list[str], **daemon) -> Path:
-    lines = ["clock_measurement:", "  ntp:", "    servers: [" + ", ".join(f'"{s}"' for s in servers) + "]",
-             "    timeout_seconds: 0.5", "    burst_interval_seconds: 0.5", "  timing:",
-             "    warm_up: {duration_seconds: 5, measurement_interval: 1}",
-             "    normal_operation: {measurement_interval: 1}", "daemon:"]
+    lines = [
+        "clock_measurement:",
+        "  ntp:",
+        "    servers: [" + ", ".join(f'"{s}"' for s in servers) + "]",
+        "    timeout_seconds: 0.5",
+        "    burst_interval_seconds: 0.5",
+        "  timing:",
+        "    warm_up: {duration_seconds: 5, measurement_interval: 1}",
+        "    normal_operation: {measurement_interval: 1}",
+        "daemon:",
+    ]
     lines += [f"  {k}: {v}" for k, v in daemon.items()] or ["  freq_hz: 100"]
     path = tmp_path / "chronotick.yaml"
     path.write_text("\n".join(lines) + "\n")
@@ -35,7 +42,9 @@ class DaemonProc:
         self.shm_path = shm_path
         self.proc = subprocess.Popen(
             [str(BIN / "chronotick-daemon"), "--config", str(config), "--shm-path", shm_path],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
         )
 
     def status_file(self) -> dict:
@@ -73,14 +82,22 @@ def test_synchronized_within_10s_and_clean_sigterm(chrony, daemon_factory, shm_p
     print(f"synchronized after {time.monotonic() - start:.2f} s")
     r = client.get_time()
     assert abs(r.corrected_timestamp - time.time()) < 0.01 and r.uncertainty_seconds < 0.005
-    out = subprocess.run([str(BIN / "chronotick-client"), "status", "--json", "--shm-path", shm_path],
-                         capture_output=True, text=True, timeout=30)
+    out = subprocess.run(
+        [str(BIN / "chronotick-client"), "status", "--json", "--shm-path", shm_path],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
     assert out.returncode == 0 and json.loads(out.stdout)["status"] == "SYNCHRONIZED"
     assert d.stop(signal.SIGTERM) == 0
     info = client.get_daemon_info()
     assert info["stopped"] and info["status"] != "SYNCHRONIZED"
-    out = subprocess.run([str(BIN / "chronotick-client"), "status", "--shm-path", shm_path],
-                         capture_output=True, text=True, timeout=30)
+    out = subprocess.run(
+        [str(BIN / "chronotick-client"), "status", "--shm-path", shm_path],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
     assert out.returncode == 1
 
 
@@ -93,8 +110,12 @@ def test_sigkill_goes_free_running_then_unknown(chrony, daemon_factory, shm_path
     assert client.status().name == "FREE_RUNNING"
     time.sleep(2.5)
     assert client.status().name == "UNKNOWN"
-    out = subprocess.run([str(BIN / "chronotick-client"), "read", "--shm-path", shm_path],
-                         capture_output=True, text=True, timeout=30)
+    out = subprocess.run(
+        [str(BIN / "chronotick-client"), "read", "--shm-path", shm_path],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
     assert out.returncode == 1 and "void" in out.stderr and "Traceback" not in out.stderr
 
 

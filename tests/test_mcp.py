@@ -13,8 +13,21 @@ from fastmcp import Client
 from chronotick_engine.segment import Publisher
 from chronotick_mcp.server import build_server
 
-TIME_FIELDS = {"corrected_unix", "corrected_unix_ns", "iso", "uncertainty_ms", "earliest", "latest", "status",
-               "source", "confidence", "offset_ms", "drift_ppm", "seconds_since_ntp", "call_latency_ms"}
+TIME_FIELDS = {
+    "corrected_unix",
+    "corrected_unix_ns",
+    "iso",
+    "uncertainty_ms",
+    "earliest",
+    "latest",
+    "status",
+    "source",
+    "confidence",
+    "offset_ms",
+    "drift_ppm",
+    "seconds_since_ntp",
+    "call_latency_ms",
+}
 
 
 @pytest.fixture
@@ -45,7 +58,7 @@ async def test_every_tool(publisher, shm_path):
     fresh(publisher)
     async with Client(build_server(shm_path)) as c:
         r = await c.call_tool("get_time", {"timezone": "Asia/Tokyo"})
-        assert TIME_FIELDS <= set(r.structured_content) and r.structured_content["iso"].endswith("+09:00")
+        assert set(r.structured_content) >= TIME_FIELDS and r.structured_content["iso"].endswith("+09:00")
         assert r.structured_content["status"] == "SYNCHRONIZED"
         r = await c.call_tool("get_time_with_future_uncertainty", {"future_seconds": 600})
         s = r.structured_content
@@ -91,15 +104,16 @@ async def test_stdio_subprocess_with_mcp_sdk_client(publisher, shm_path):
     from mcp.client.stdio import stdio_client
 
     fresh(publisher)
-    params = StdioServerParameters(command=str(BIN / "chronotick-stdio-server"), args=["--shm-path", shm_path],
-                                   env={**os.environ})
+    params = StdioServerParameters(
+        command=str(BIN / "chronotick-stdio-server"), args=["--shm-path", shm_path], env={**os.environ}
+    )
     async with stdio_client(params) as (read, write), ClientSession(read, write) as session:
         await session.initialize()
         names = {t.name for t in (await session.list_tools()).tools}
         assert "get_time" in names
         fresh(publisher)
         r = await session.call_tool("get_time", {})
-        assert not r.is_error and TIME_FIELDS <= set(r.structured_content)
+        assert not r.is_error and set(r.structured_content) >= TIME_FIELDS
         r = await session.call_tool("get_time_with_future_uncertainty", {"future_seconds": -5})
         assert r.is_error
 
@@ -109,8 +123,11 @@ async def test_stdio_env_var_path(publisher, shm_path):
     from fastmcp.client.transports import StdioTransport
 
     fresh(publisher)
-    transport = StdioTransport(command=str(BIN / "chronotick-stdio-server"), args=[],
-                               env={**os.environ, "CHRONOTICK_SHM_PATH": shm_path})
+    transport = StdioTransport(
+        command=str(BIN / "chronotick-stdio-server"),
+        args=[],
+        env={**os.environ, "CHRONOTICK_SHM_PATH": shm_path},
+    )
     async with Client(transport) as c:
         r = await c.call_tool("get_daemon_status", {})
         assert r.structured_content["measurement_count"] == 12  # it read the segment the variable names
@@ -128,9 +145,12 @@ async def test_sdk_tools_in_process(publisher, shm_path, monkeypatch):
     assert server["type"] == "sdk" and server["name"] == "chronotick"
     async with McpClient(server["instance"]) as s:
         assert {t.name for t in (await s.list_tools()).tools} == {
-            "get_time", "get_daemon_status", "get_time_with_future_uncertainty"}
+            "get_time",
+            "get_daemon_status",
+            "get_time_with_future_uncertainty",
+        }
         r = await s.call_tool("get_time", {})
         data = json.loads(r.content[0].text)  # valid JSON, the same fields as the stdio tool
-        assert TIME_FIELDS <= set(data)
+        assert set(data) >= TIME_FIELDS
         r = await s.call_tool("get_time_with_future_uncertainty", {"future_seconds": 7200})
         assert r.is_error
