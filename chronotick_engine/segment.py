@@ -435,11 +435,6 @@ class SegmentReader:
 
     # reading -------------------------------------------------------------------------------------
 
-    def unchanged(self) -> bool:
-        """Cheap check: the sequence number is still the one of the last good snapshot."""
-        mm = self._mm
-        return mm is not None and mm[SEQ_OFFSET:CRC_OFFSET] == self._seq_bytes
-
     def read(self) -> Snapshot:
         """The current validated snapshot; bounded retries, then the last good one or SegmentError."""
         if self._mm is None:
