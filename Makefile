@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
-EXTRAS := mcp,sdk,dev,plot,metrics
+EXTRAS := mcp,sdk,dev,plot,metrics,timesfm
 SHM ?= /dev/shm/chronotick_shm
 
 .PHONY: setup system-deps run demo test lint format bench test-multinode clean
@@ -25,8 +25,10 @@ system-deps:
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chrony >/dev/null; }
 
 # The product's main job: the daemon, with the shipped config (public NTP pools), publishing to $(SHM).
+# Production runs it as a dedicated user (deploy/); from a root shell this target says so explicitly.
+ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root)
 run: setup
-	$(VENV)/bin/chronotick-daemon --shm-path $(SHM)
+	$(VENV)/bin/chronotick-daemon --shm-path $(SHM) $(ROOT_FLAG)
 
 # Offline demo: a real chronyd on loopback, the daemon against it, then a live reading.
 demo: setup system-deps

@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 
 from chronotick_engine.client import ChronoTickClient
 from chronotick_engine.errors import ChronoTickError
-from chronotick_engine.segment import DEFAULT_PATH, Status
+from chronotick_engine.segment import DEFAULT_PATH, Status, default_path
 
 EXIT_OK, EXIT_NOT_READY, EXIT_USAGE = 0, 1, 2
 
@@ -28,7 +28,11 @@ class _Parser(argparse.ArgumentParser):
 
 def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--shm-path", default=DEFAULT_PATH, help=f"segment path (default {DEFAULT_PATH})")
+    common.add_argument(
+        "--shm-path",
+        default=default_path(),
+        help=f"segment path (default $CHRONOTICK_SHM_PATH or {DEFAULT_PATH})",
+    )
     common.add_argument("--json", action="store_true", help="machine-readable output")
     p = _Parser(prog="chronotick-client", description="Read ChronoTick's corrected time and daemon status.")
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)

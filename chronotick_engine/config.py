@@ -104,6 +104,9 @@ class ModelSection(_Strict):
     context_length: Annotated[int, Field(ge=16, le=16384)] = 512
     inference_interval: PositiveSeconds = 30.0
     device: Literal["cpu", "cuda"] = "cpu"
+    # What the model forecasts: the residual against the classical line, or the raw offset series.
+    forecast_target: Literal["residual", "offset"] = "residual"
+    local_files_only: bool = False
 
 
 class FusionSection(_Strict):
@@ -116,6 +119,8 @@ class PerformanceSection(_Strict):
     batch_size: Annotated[int, Field(ge=1, le=64)] = 1
     cache_size: Annotated[int, Field(ge=0, le=1024)] = 5
     max_memory_mb: Annotated[int, Field(ge=64, le=1 << 20)] = 2048
+    # torch threads for inference; 1 keeps a forecast from competing with the publish loop.
+    inference_threads: Annotated[int, Field(ge=1, le=256)] = 1
 
 
 class EstimatorSection(_Strict):
@@ -137,6 +142,9 @@ class DaemonSection(_Strict):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     # Clients call the data void (UNKNOWN) this long after the daemon's last publish.
     void_after_seconds: PositiveSeconds = 600.0
+    # Prometheus endpoint (extra `metrics`); off unless a port is given. Loopback unless told.
+    metrics_port: Annotated[int, Field(ge=1, le=65535)] | None = None
+    metrics_address: str = "127.0.0.1"
     # FREE_RUNNING once no sample was accepted for this many measurement intervals.
     free_running_after_intervals: Annotated[float, Field(ge=1, le=100, allow_inf_nan=False)] = 3.0
 

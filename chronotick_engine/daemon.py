@@ -16,10 +16,13 @@ import os
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
+import numpy as np
+
 from chronotick_engine.config import ChronoTickConfig
+from chronotick_engine.forecast_setup import ForecastStatus, build_forecasters, forecast_sections
 from chronotick_engine.model.base import ClockEstimate
 from chronotick_engine.model.classical import ClockModel, EstimatorSettings
 from chronotick_engine.ntp import SYSTEM_CLOCK, ClockSource, Exchange, Rejected, ServerState, query
@@ -56,6 +59,19 @@ class _PublishStats:
     rate_hz: float = 0.0
     latency_ms: float = 0.0
     last_ns: int = 0
+    # |actual - nominal| publish period of the last 1024 ticks, a ring the publish loop writes
+    # without locking (a numpy copy is one call under the GIL, unlike iterating a deque).
+    period_errors_ms: np.ndarray = field(default_factory=lambda: np.full(1024, np.nan))
+    periods: int = 0
+
+    def add_period_error(self, ms: float) -> None:
+        self.period_errors_ms[self.periods % self.period_errors_ms.size] = ms
+        self.periods += 1
+
+    def jitter_p99_ms(self) -> float | None:
+        errs = self.period_errors_ms.copy()
+        errs = errs[np.isfinite(errs)]
+        return round(float(np.percentile(errs, 99)), 4) if errs.size else None
 
 
 class Daemon:
@@ -84,9 +100,37 @@ class Daemon:
         self._start_ns = clock.monotonic_ns()
         self._real_minus_mono = self._read_real_minus_mono()
         self._stats = _PublishStats()
-        self.models_ready = False
+        self.forecast: ForecastStatus = ForecastStatus()
         self.status_path = cfg.daemon.shm_path + ".json"
         self._pool = ThreadPoolExecutor(max_workers=max(1, len(self.servers)), thread_name_prefix="ntp")
+
+    # forecasting -----------------------------------------------------------------------------------
+
+    def start_forecasters(self) -> threading.Thread | None:
+        """Load the config's TimesFM forecasters in the background (loading takes seconds and must
+        not delay the first publication), then join them to the model; failures are one log line
+        and leave the classical model alone."""
+        self.forecast = ForecastStatus(requested=[n for n, s in forecast_sections(self.cfg)])
+        if not self.forecast.requested:
+            return None
+
+        def load() -> None:
+            status = build_forecasters(self.cfg, threaded=True, on_forecast=self._on_forecast)
+            with self._lock:
+                for engine in status.engines:
+                    self.model.attach_forecasts(engine)
+                self.forecast = status
+            if self._stop.is_set():
+                status.stop()
+
+        loader = threading.Thread(target=load, name="forecast-load", daemon=True)
+        loader.start()
+        return loader
+
+    def _on_forecast(self) -> None:
+        with self._lock:
+            self.model.refresh()
+            self._estimate = self.model.estimate
 
     # clocks ----------------------------------------------------------------------------------------
 
@@ -222,9 +266,9 @@ class Daemon:
         if est is None:
             return Status.WARMING_UP
         ntp = self.cfg.clock_measurement.ntp
-        silence_limit = (
-            self.cfg.daemon.free_running_after_intervals * self._interval_s
-            + ntp.timeout_seconds * (ntp.retries + 1)
+        # A round lasts up to one timeout per try, on top of the wait between rounds.
+        silence_limit = self.cfg.daemon.free_running_after_intervals * (
+            self._interval_s + ntp.timeout_seconds * (ntp.retries + 1)
         )
         if (now_ns - last) / 1e9 > silence_limit:
             return Status.FREE_RUNNING
@@ -241,7 +285,7 @@ class Daemon:
         flags = Flag(0)
         if samples >= self.cfg.estimator.min_samples:
             flags |= Flag.NTP_READY
-        if self.models_ready:
+        if self.forecast.ready:
             flags |= Flag.MODELS_READY
         if stopped:
             flags |= Flag.STOPPED
@@ -304,7 +348,14 @@ class Daemon:
             "offset_ms": None if est is None else round(est.offset * 1e3, 6),
             "drift_ppm": None if est is None else round(est.drift * 1e6, 4),
             "uncertainty_ms": None if est is None else round(est.offset_unc * 1e3, 6),
+            "publish": {
+                "count": self._stats.count,
+                "rate_hz": round(self._stats.rate_hz, 3),
+                "latency_ms": round(self._stats.latency_ms, 4),
+                "period_error_p99_ms": self._stats.jitter_p99_ms(),
+            },
             "servers": [s.as_dict() for s in self.servers.values()],
+            "models": self.forecast.as_dict(),
         }
 
     def write_status_file(self) -> None:
@@ -335,6 +386,7 @@ class Daemon:
                 publisher.publish(self.snapshot(now))
                 st.count += 1
                 if st.last_ns:
+                    st.add_period_error(abs(now - st.last_ns - period_ns) / 1e6)
                     inst = 1e9 / max(1, now - st.last_ns)
                     st.rate_hz = inst if st.rate_hz == 0 else 0.99 * st.rate_hz + 0.01 * inst
                 st.last_ns = now
@@ -352,6 +404,7 @@ class Daemon:
             with contextlib.suppress(Exception):
                 publisher.publish(self.snapshot(self.clock.monotonic_ns(), stopped=True))
             self._pool.shutdown(wait=False, cancel_futures=True)
+            self.forecast.stop()
 
     def stop(self) -> None:
         self._stop.set()

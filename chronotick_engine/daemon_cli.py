@@ -39,6 +39,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--print-default-config", action="store_true", help="print the shipped default config and exit"
     )
     p.add_argument("--check-config", action="store_true", help="validate the config and exit")
+    p.add_argument("--metrics-port", type=int, metavar="PORT", help="serve Prometheus metrics on this port")
+    p.add_argument("--metrics-address", metavar="ADDR", help="metrics bind address (default 127.0.0.1)")
+    p.add_argument(
+        "--allow-root",
+        action="store_true",
+        help="run even as root (the daemon is meant to run as a dedicated unprivileged user)",
+    )
     return p
 
 
@@ -56,6 +63,10 @@ def apply_overrides(cfg: ChronoTickConfig, args: argparse.Namespace) -> ChronoTi
         d["log_level"] = args.log_level
     if args.server:
         data["clock_measurement"]["ntp"]["servers"] = args.server
+    if args.metrics_port is not None:
+        d["metrics_port"] = args.metrics_port
+    if args.metrics_address is not None:
+        d["metrics_address"] = args.metrics_address
     return parse_config(data, "command line")
 
 
@@ -72,6 +83,13 @@ def main(argv: list[str] | None = None) -> int:
     if args.check_config:
         print("config OK")
         return EXIT_OK
+    if os.geteuid() == 0 and not args.allow_root:
+        print(
+            "chronotick-daemon: refusing to run as root; run it as a dedicated user "
+            "(see deploy/systemd) or pass --allow-root",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
     logging.basicConfig(
         level=cfg.daemon.log_level,
         stream=sys.stderr,
@@ -97,9 +115,16 @@ def run(cfg: ChronoTickConfig) -> int:
         print(f"chronotick-daemon: {exc}", file=sys.stderr)
         return EXIT_RUNTIME
     daemon = Daemon(cfg)
-    from chronotick_engine.forecast_setup import attach_forecasters
+    if cfg.daemon.metrics_port is not None:
+        from chronotick_engine.metrics import start_metrics_server
 
-    attach_forecasters(daemon, cfg)
+        try:
+            start_metrics_server(daemon.status_dict, cfg.daemon.metrics_port, cfg.daemon.metrics_address)
+        except ChronoTickError as exc:
+            publisher.close()
+            print(f"chronotick-daemon: {exc}", file=sys.stderr)
+            return EXIT_USAGE
+    daemon.start_forecasters()
 
     def _stop(signum: int, _frame: object) -> None:
         log.info("received %s, stopping", signal.Signals(signum).name)

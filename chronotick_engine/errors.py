@@ -19,3 +19,7 @@ class PublisherError(ChronoTickError):
 
 class ConfigError(ChronoTickError):
     """The configuration file or command-line options are invalid."""
+
+
+class ForecastBackendError(ChronoTickError):
+    """A TimesFM checkpoint or its runtime (torch, timesfm) cannot be loaded or run."""

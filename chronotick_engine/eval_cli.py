@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import sys
 from pathlib import Path
 
@@ -37,7 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
     r = sub.add_parser("replay", help="replay a trace CSV and print scores")
     r.add_argument("trace")
     r.add_argument("--poll-every", type=_positive_int, default=1, metavar="K")
-    r.add_argument("--config", help="daemon config whose estimator settings to use")
+    r.add_argument("--config", help="daemon config: estimator settings and TimesFM forecasters to replay")
     r.add_argument("--json", action="store_true")
     s = sub.add_parser("simulate", help="write a seeded synthetic trace")
     s.add_argument("scenario", choices=sorted(SCENARIOS) + ["all"])
@@ -50,19 +51,11 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def _model_factory(config_path: str | None):
-    from chronotick_engine.daemon import settings_from_config
-    from chronotick_engine.model.classical import ClockModel
-
-    cfg = load_config(config_path)
-    return lambda: ClockModel(settings_from_config(cfg))
-
-
 def cmd_replay(args: argparse.Namespace) -> int:
     from chronotick_engine.replay import load_trace, replay_report
 
     report = replay_report(
-        load_trace(args.trace), Path(args.trace).stem, args.poll_every, _model_factory(args.config)
+        load_trace(args.trace), Path(args.trace).stem, args.poll_every, cfg=load_config(args.config)
     )
     if args.json:
         print(json.dumps(report))
@@ -132,6 +125,9 @@ def cmd_plot(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    # Errors only (a checkpoint that will not load), one line each; the estimator's warnings about
+    # the steps it accepts are the daemon's business, not a replay's.
+    logging.basicConfig(level=logging.ERROR, format="chronotick-eval: %(message)s")
     try:
         return {"replay": cmd_replay, "simulate": cmd_simulate, "plot": cmd_plot}[args.command](args)
     except (ValueError, ConfigError, OSError) as exc:

@@ -133,12 +133,23 @@ def query(
         deadline = time.monotonic() + timeout
         t1_mono, t1_real = clock.monotonic_ns(), clock.realtime_ns()
         sock.send(build_request(cookie))
+        stray: bytes | None = None
         while True:
             sock.settimeout(max(1e-3, deadline - time.monotonic()))
-            data = sock.recv(512)
+            try:
+                data = sock.recv(512)
+            except TimeoutError:
+                if stray is None:
+                    raise
+                # Only replies that do not answer this request came: say why they were refused
+                # (truncated, spoofed or stale origin) rather than a bare timeout.
+                data, t4_real = stray, clock.realtime_ns()
+                t4_mono = clock.monotonic_ns()
+                break
             t4_real, t4_mono = clock.realtime_ns(), clock.monotonic_ns()
             if data[24:32] == _TS.pack(cookie) or time.monotonic() >= deadline:
-                break  # a stale reply to an earlier request is skipped, not fatal
+                break
+            stray = data  # skipped, not fatal: the genuine reply may still come
     offset, delay, stratum, rdist = parse_reply(data, cookie, t1_real, t4_real, max_delay)
     mid_mono = (t1_mono + t4_mono) // 2
     return Exchange(

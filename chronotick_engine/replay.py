@@ -19,6 +19,7 @@ from typing import Protocol
 
 import numpy as np
 
+from chronotick_engine.config import ChronoTickConfig
 from chronotick_engine.model.base import Measurement
 from chronotick_engine.model.classical import ClockModel, EstimatorSettings
 from chronotick_engine.model.regression import line_fit
@@ -172,9 +173,8 @@ class ClockBoundStyle(_Baseline):
 class ChronoTick:
     """The daemon's own ClockModel behind the harness's interface."""
 
-    name = "chronotick"
-
-    def __init__(self, model: ClockModel | None = None):
+    def __init__(self, model: ClockModel | None = None, name: str = "chronotick"):
+        self.name = name
         self.model = model or ClockModel(EstimatorSettings())
 
     def feed(self, t: float, offset: float, delay: float) -> None:
@@ -280,12 +280,35 @@ def replay_report(
     trace_name: str,
     poll_every: int = 1,
     model_factory: Callable[[], ClockModel] | None = None,
+    cfg: ChronoTickConfig | None = None,
 ) -> dict:
+    """Scores of ChronoTick and the baselines on one trace.
+
+    With a `cfg` that enables TimesFM, `chronotick` is the fused pipeline the daemon would run
+    (forecasts computed inline) and `chronotick-classical` the same config without forecasters,
+    replayed side by side; `forecast` reports the forecasters' state.
+    """
+    from chronotick_engine.daemon import settings_from_config
+    from chronotick_engine.forecast_setup import attach_forecasters
+
+    if cfg is not None:
+        model_factory = model_factory or (lambda: ClockModel(settings_from_config(cfg)))
     model = model_factory() if model_factory else None
-    points, scores = replay(rows, default_estimators(model), poll_every)
-    return {
+    estimators = default_estimators(model)
+    forecast = None
+    if cfg is not None and model is not None:
+        forecast = attach_forecasters(model, cfg, threaded=False)
+        if forecast.requested:
+            estimators.insert(1, ChronoTick(ClockModel(settings_from_config(cfg)), "chronotick-classical"))
+    points, scores = replay(rows, estimators, poll_every)
+    report = {
         "trace": trace_name,
         "poll_every": poll_every,
         "points": points,
         "estimators": {name: sc.as_dict() for name, sc in scores.items()},
     }
+    if forecast is not None and forecast.requested:
+        report["forecast"] = forecast.as_dict()
+        report["forecast"]["weights"] = {k: round(v, 4) for k, v in model.weights.items()}
+        forecast.stop()
+    return report

@@ -22,6 +22,14 @@ from dataclasses import dataclass, replace
 from chronotick_engine.errors import PublisherError, SegmentError
 
 DEFAULT_PATH = "/dev/shm/chronotick_shm"
+PATH_ENV = "CHRONOTICK_SHM_PATH"
+
+
+def default_path() -> str:
+    """The segment path clients use unless told otherwise: $CHRONOTICK_SHM_PATH or DEFAULT_PATH."""
+    return os.environ.get(PATH_ENV) or DEFAULT_PATH
+
+
 SEGMENT_SIZE = 128
 MAGIC = b"CTCK"
 VERSION = 1

@@ -9,7 +9,6 @@ content. The segment path comes from $CHRONOTICK_SHM_PATH (default /dev/shm/chro
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from typing import Any
 
@@ -18,7 +17,7 @@ from mcp.types import ToolAnnotations
 from pydantic import BaseModel
 
 from chronotick_engine import ChronoTickClient
-from chronotick_engine.segment import DEFAULT_PATH
+from chronotick_engine.segment import default_path
 from chronotick_mcp import tools
 
 _ANNOTATIONS = ToolAnnotations(read_only_hint=True, idempotent_hint=True, open_world_hint=False)
@@ -27,7 +26,7 @@ _client: ChronoTickClient | None = None
 
 def _shared_client() -> ChronoTickClient:
     global _client
-    path = os.environ.get("CHRONOTICK_SHM_PATH", DEFAULT_PATH)
+    path = default_path()
     if _client is None or _client.shm_path != path:
         _client = ChronoTickClient(path)
     return _client

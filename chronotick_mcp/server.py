@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import sys
 from typing import Annotated
 
@@ -19,7 +18,7 @@ from pydantic import Field
 from pydantic import ValidationError as PydanticValidationError
 
 from chronotick_engine import ChronoTickClient
-from chronotick_engine.segment import DEFAULT_PATH
+from chronotick_engine.segment import DEFAULT_PATH, default_path
 from chronotick_mcp import tools
 
 INSTRUCTIONS = (
@@ -102,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument(
         "--shm-path",
-        default=os.environ.get("CHRONOTICK_SHM_PATH", DEFAULT_PATH),
+        default=default_path(),
         help="segment path (default $CHRONOTICK_SHM_PATH or /dev/shm/chronotick_shm)",
     )
     parser.add_argument("--log-level", default="WARNING", choices=["DEBUG", "INFO", "WARNING", "ERROR"])

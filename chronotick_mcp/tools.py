@@ -71,6 +71,13 @@ class ServerInfo(BaseModel):
     last_error: str | None
 
 
+class ModelsInfo(BaseModel):
+    requested: list[str] = Field(description="TimesFM forecasters the config enables")
+    ready: bool
+    error: str | None = Field(description="why the forecasters are not in use, in one line")
+    weights: dict[str, float] = Field(description="current fusion weight of every predictor")
+
+
 class DaemonStatusResult(BaseModel):
     status: str
     running: bool
@@ -83,6 +90,7 @@ class DaemonStatusResult(BaseModel):
     publish_rate_hz: float
     average_latency_ms: float
     servers: list[ServerInfo] | None = Field(description="per-server NTP state, when the daemon exposes it")
+    models: ModelsInfo | None = Field(description="forecaster state, when the daemon exposes it")
     summary: str
     call_latency_ms: float
 
@@ -150,11 +158,29 @@ def get_time(client: ChronoTickClient, timezone: str | None = None) -> TimeResul
     )
 
 
-def _servers(client: ChronoTickClient) -> list[ServerInfo] | None:
+def _status_file(client: ChronoTickClient) -> dict:
+    """The daemon's detail file beside the segment; {} when absent or unreadable."""
     try:
         data = json.loads(Path(client.shm_path + ".json").read_text())
-        return [ServerInfo(**{k: s[k] for k in ServerInfo.model_fields}) for s in data["servers"]]
-    except (OSError, ValueError, KeyError, TypeError):
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _servers(detail: dict) -> list[ServerInfo] | None:
+    try:
+        return [ServerInfo(**{k: s[k] for k in ServerInfo.model_fields}) for s in detail["servers"]]
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+def _models(detail: dict) -> ModelsInfo | None:
+    try:
+        m = detail["models"]
+        return ModelsInfo(
+            requested=m["requested"], ready=m["ready"], error=m["error"], weights=detail["predictor_weights"]
+        )
+    except (KeyError, TypeError, ValueError):
         return None
 
 
@@ -165,10 +191,19 @@ def get_daemon_status(client: ChronoTickClient) -> DaemonStatusResult:
     except ChronoTickError as exc:
         raise ToolFailure(str(exc)) from None
     since = info["seconds_since_ntp"]
+    detail = _status_file(client)
+    models = _models(detail)
+    if models is None or not models.requested:
+        model_text = "classical model"
+    elif models.ready:
+        model_text = "classical + TimesFM fused"
+    else:
+        model_text = f"classical model only (TimesFM unavailable: {models.error})"
     summary = (
         f"{info['status']}: daemon {'running' if info['running'] else 'NOT running'}, "
         f"{info['measurement_count']} NTP samples, last "
-        f"{'never' if since is None else f'{since:.0f} s ago'}, publishing at {info['publish_rate_hz']:.0f} Hz"
+        f"{'never' if since is None else f'{since:.0f} s ago'}, publishing at {info['publish_rate_hz']:.0f} Hz, "
+        f"{model_text}"
     )
     return DaemonStatusResult(
         status=info["status"],
@@ -181,7 +216,8 @@ def get_daemon_status(client: ChronoTickClient) -> DaemonStatusResult:
         seconds_since_update=info["seconds_since_update"],
         publish_rate_hz=info["publish_rate_hz"],
         average_latency_ms=info["average_latency_ms"],
-        servers=_servers(client),
+        servers=_servers(detail),
+        models=models,
         summary=summary,
         call_latency_ms=(time.perf_counter() - start) * 1e3,
     )

@@ -11,11 +11,12 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
+from daemonproc import BIN, daemon_factory  # noqa: E402, F401  (a fixture for every test module)
+
 from chronotick_engine.localntp import LocalChrony  # noqa: E402
 from chronotick_engine.segment import Snapshot, Source, Status, empty_snapshot  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
-BIN = Path(sys.executable).parent
 TRACES = REPO.parent / "shared" / "traces"
 
 

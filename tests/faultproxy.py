@@ -18,7 +18,10 @@ from dataclasses import dataclass
 @dataclass
 class Faults:
     drop: float = 0.0
-    delay_s: float = 0.0
+    delay_s: float = 0.0  # on the reply
+    request_delay_s: float = 0.0  # on the request: unequal request/reply delays make a path asymmetric
+    spike_prob: float = 0.0  # share of replies held back an extra spike_s
+    spike_s: float = 0.5
     truncate: bool = False
     garbage: bool = False
     kiss_of_death: bool = False
@@ -83,12 +86,17 @@ class FaultProxy:
                     continue
                 if self.rng.random() < self.faults.drop:
                     continue
+                if self.faults.request_delay_s:
+                    time.sleep(self.faults.request_delay_s)
                 try:
                     up.sendto(data, self.upstream)
                     reply, _ = up.recvfrom(512)
                 except (TimeoutError, OSError):
                     continue
-                if self.faults.delay_s:
-                    time.sleep(self.faults.delay_s)
+                hold = self.faults.delay_s
+                if self.faults.spike_prob and self.rng.random() < self.faults.spike_prob:
+                    hold += self.faults.spike_s
+                if hold:
+                    time.sleep(hold)
                 self.forwarded += 1
                 self.sock.sendto(self._mangle(reply), client)

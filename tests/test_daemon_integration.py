@@ -7,7 +7,6 @@ import json
 import signal
 import subprocess
 import time
-from pathlib import Path
 
 import pytest
 from conftest import BIN
@@ -17,61 +16,6 @@ from chronotick_engine import ChronoTickClient
 from chronotick_engine.localntp import LocalChrony
 
 pytestmark = pytest.mark.integration
-
-
-def write_config(tmp_path: Path, servers: list[str], **daemon) -> Path:
-    lines = [
-        "clock_measurement:",
-        "  ntp:",
-        "    servers: [" + ", ".join(f'"{s}"' for s in servers) + "]",
-        "    timeout_seconds: 0.5",
-        "    burst_interval_seconds: 0.5",
-        "  timing:",
-        "    warm_up: {duration_seconds: 5, measurement_interval: 1}",
-        "    normal_operation: {measurement_interval: 1}",
-        "daemon:",
-    ]
-    lines += [f"  {k}: {v}" for k, v in daemon.items()] or ["  freq_hz: 100"]
-    path = tmp_path / "chronotick.yaml"
-    path.write_text("\n".join(lines) + "\n")
-    return path
-
-
-class DaemonProc:
-    def __init__(self, config: Path, shm_path: str):
-        self.shm_path = shm_path
-        self.proc = subprocess.Popen(
-            [str(BIN / "chronotick-daemon"), "--config", str(config), "--shm-path", shm_path],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-
-    def status_file(self) -> dict:
-        return json.loads(Path(self.shm_path + ".json").read_text())
-
-    def stop(self, sig=signal.SIGTERM) -> int:
-        if self.proc.poll() is None:
-            self.proc.send_signal(sig)
-        try:
-            return self.proc.wait(15)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            return self.proc.wait()
-
-
-@pytest.fixture
-def daemon_factory(tmp_path, shm_path):
-    started: list[DaemonProc] = []
-
-    def start(servers: list[str], **daemon) -> DaemonProc:
-        d = DaemonProc(write_config(tmp_path, servers, **daemon), shm_path)
-        started.append(d)
-        return d
-
-    yield start
-    for d in started:
-        d.stop(signal.SIGKILL)
 
 
 def test_synchronized_within_10s_and_clean_sigterm(chrony, daemon_factory, shm_path):

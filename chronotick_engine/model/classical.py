@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from chronotick_engine.model.base import ClockEstimate, History, Measurement, Predictor
+from chronotick_engine.model.forecaster import ForecastEngine
 from chronotick_engine.model.fusion import BacktestFusion
 from chronotick_engine.model.regression import (
     LineFit,
@@ -41,6 +42,13 @@ def t95(dof: int) -> float:
     return 1.96 + 2.6 / dof  # within 1% of the t quantile beyond 10 degrees of freedom
 
 
+# Back-test names of the two candidate mixtures: classical predictors only, and with forecasters.
+FUSED_CLASSICAL = "fused:classical"
+FUSED_ALL = "fused:all"
+PRIOR_DOF = 4.0  # degrees of freedom the noise estimate counts for in a line's residual scale
+FORECAST_MARGIN = 0.9  # forecasters must cut the back-tested squared error by 10% to be used
+
+
 @dataclass(frozen=True)
 class EstimatorSettings:
     history: int = 64
@@ -54,7 +62,20 @@ class EstimatorSettings:
     noise_floor_s: float = 1e-6
 
 
-class _HostClock:
+class _FromHistory:
+    """Built-in predictors keep nothing beyond the History they are refitted from."""
+
+    def spread(self, t: float) -> float | None:
+        return None
+
+    def reset(self) -> None:
+        pass
+
+    def local_step(self, step_s: float) -> None:
+        pass
+
+
+class _HostClock(_FromHistory):
     """Predicts a zero offset: the host's own (possibly already disciplined) clock is right.
 
     On a host that another NTP daemon already disciplines this is hard to beat; the back-test
@@ -73,7 +94,7 @@ class _HostClock:
         return 0.0
 
 
-class _LevelMedian:
+class _LevelMedian(_FromHistory):
     """Delay-weighted median of the last k offsets: the best forecaster of a disciplined clock."""
 
     def __init__(self, k: int):
@@ -91,7 +112,7 @@ class _LevelMedian:
         return 0.0
 
 
-class _Line:
+class _Line(_FromHistory):
     """Robust weighted line over the last n samples, or runs-test trimmed when adaptive."""
 
     def __init__(self, n: int, adaptive: bool):
@@ -103,7 +124,11 @@ class _Line:
     def refit(self, h: History) -> None:
         t, y, w = h.t[-self.n :], h.offset[-self.n :], h.weight[-self.n :]
         t0 = float(t[-1])
-        self.fit = adaptive_line_fit(t, y, w, t0) if self.adaptive else line_fit(t, y, w, t0)
+        # History weights are absolute (1 / noise variance): shrink the residual scale towards them.
+        if self.adaptive:
+            self.fit = adaptive_line_fit(t, y, w, t0, prior_dof=PRIOR_DOF)
+        else:
+            self.fit = line_fit(t, y, w, t0, prior_dof=PRIOR_DOF)
 
     def predict(self, t: float) -> float:
         return self.fit.predict(t) if self.fit else math.nan
@@ -126,9 +151,11 @@ class ClockModel:
             self._reference,
         ]
         self.fusion = BacktestFusion()
+        self._engines: list[ForecastEngine] = []
         self._samples: deque[Measurement] = deque(maxlen=self.settings.history)
         self._suspects: list[Measurement] = []
         self._weights: dict[str, float] = {self._reference.name: 1.0}
+        self._weights_classical = self._weights_all = self._weights
         self.estimate: ClockEstimate | None = None
         self.accepted = 0
         self.rejected = 0
@@ -141,6 +168,17 @@ class ClockModel:
         if self._samples:
             predictor.refit(self._history())
 
+    def attach_forecasts(self, engine: ForecastEngine) -> None:
+        """Add an engine's forecasters to the fusion; the engine is told of every refit."""
+        for p in engine.predictors:
+            self.add_predictor(p)
+        self._engines.append(engine)
+
+    def refresh(self) -> None:
+        """Rebuild the estimate from the predictors' current state (a forecast just arrived)."""
+        if self._samples:
+            self.estimate = self._build_estimate(self._history())
+
     @property
     def weights(self) -> dict[str, float]:
         return dict(self._weights)
@@ -152,7 +190,10 @@ class ClockModel:
         self._samples.clear()
         self._suspects.clear()
         self.fusion.reset()
+        for p in self._predictors:
+            p.reset()
         self._weights = {self._reference.name: 1.0}
+        self._weights_classical = self._weights_all = self._weights
         self.estimate = None
 
     def local_step(self, step_s: float) -> None:
@@ -163,6 +204,8 @@ class ClockModel:
         """
         shifted = [Measurement(m.t, m.offset - step_s, m.delay) for m in self._samples]
         self.fusion.forget(_HostClock.name)  # the host clock's record no longer describes it
+        for p in self._predictors:
+            p.local_step(step_s)
         self._samples.clear()
         self._samples.extend(shifted)
         self._suspects.clear()
@@ -183,7 +226,17 @@ class ClockModel:
     def fused_prediction(self, t: float) -> float | None:
         if not self._samples:
             return None
-        return sum(w * self._by_name(name).predict(t) for name, w in self._weights.items())
+        return self._combine(t)
+
+    def _combine(self, t: float, weights: dict[str, float] | None = None) -> float:
+        """The weighted mean of the predictors' forecasts at t, over those that have one."""
+        total = acc = 0.0
+        for name, w in (self._weights if weights is None else weights).items():
+            pred = self._by_name(name).predict(t)
+            if math.isfinite(pred):
+                acc += w * pred
+                total += w
+        return acc / total if total > 0 else self._reference.predict(t)
 
     def _by_name(self, name: str) -> Predictor:
         for p in self._predictors:
@@ -208,6 +261,9 @@ class ClockModel:
             return "outlier"
         if est is not None:
             preds = {p.name: p.predict(m.t) for p in self._predictors}
+            if self._engines:
+                preds[FUSED_CLASSICAL] = self._combine(m.t, self._weights_classical)
+                preds[FUSED_ALL] = self._combine(m.t, self._weights_all)
             self.fusion.record(preds, m.offset)
             fused = est.offset_at(m.t)
             growth = (est.drift_unc + est.max_drift_rate) * abs(m.t - est.anchor_t)
@@ -288,14 +344,19 @@ class ClockModel:
         h = self._history()
         for p in self._predictors:
             p.refit(h)
-        names = [p.name for p in self._predictors]
-        self._weights = self.fusion.weights(names, fallback=self._reference.name)
+        ref = self._reference.fit
+        for engine in self._engines:
+            if ref is not None:
+                for p in engine.predictors:
+                    p.set_reference(ref.t0, ref.offset, ref.slope)
+            engine.notify()
         self.estimate = self._build_estimate(h)
 
     def _build_estimate(self, h: History) -> ClockEstimate:
         s = self.settings
         t_a = float(h.t[-1])
-        offset = sum(w * self._by_name(n).predict(t_a) for n, w in self._weights.items())
+        self._weights = self._choose_weights(h)
+        offset = self._combine(t_a)
         ref = self._reference.fit
         assert ref is not None
         # Frequency is a property of the longest stretch that still fits a line (chrony's choice);
@@ -322,6 +383,24 @@ class ClockModel:
             samples=h.size,
             fused=any(w > 0 for n, w in self._weights.items() if n.startswith("timesfm")),
         )
+
+    def _choose_weights(self, h: History) -> dict[str, float]:
+        """Inverse-MSE weights; forecasters join only while the mixture with them has back-tested
+        clearly better than the mixture without them (a margin, so that noise in a 32-sample
+        back-test does not make the fusion flap), so a forecaster that does not help costs at
+        most the few samples it takes the back-test to notice."""
+        names = [p.name for p in self._predictors]
+        forecasters = {p.name for e in self._engines for p in e.predictors}
+        ref = self._reference.name
+        self._weights_classical = self.fusion.weights([n for n in names if n not in forecasters], ref)
+        if not forecasters:
+            return self._weights_classical
+        t_next = float(h.t[-1]) + (float(np.median(np.diff(h.t))) if h.size > 1 else 0.0)
+        floors = {p.name: sp**2 for p in self._predictors if (sp := p.spread(t_next)) is not None}
+        self._weights_all = self.fusion.weights(names, ref, floors)
+        with_f, without = self.fusion.mse(FUSED_ALL), self.fusion.mse(FUSED_CLASSICAL)
+        helps = with_f is not None and without is not None and with_f <= FORECAST_MARGIN * without
+        return self._weights_all if helps else self._weights_classical
 
     @staticmethod
     def _parametric_halfwidth(h: History, ref: LineFit, z: float) -> float:

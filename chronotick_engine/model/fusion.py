@@ -51,13 +51,20 @@ class BacktestFusion:
             return None
         return float(np.mean(errs))
 
-    def weights(self, names: list[str], fallback: str) -> dict[str, float]:
-        """Normalised inverse-MSE weights over `names`; all weight on `fallback` until scores exist."""
+    def weights(
+        self, names: list[str], fallback: str, floors: Mapping[str, float] | None = None
+    ) -> dict[str, float]:
+        """Normalised inverse-MSE weights over `names`; all weight on `fallback` until scores exist.
+
+        `floors` are self-reported variances: a predictor is weighted by the larger of its measured
+        error and its own stated spread, so it can lose weight by its own account but never gain it.
+        """
         inv = {}
         for name in names:
             m = self.mse(name)
             if m is not None:
-                inv[name] = 1.0 / max(m, 1e-18)
+                floor = (floors or {}).get(name, 0.0)
+                inv[name] = 1.0 / max(m, floor, 1e-18)
         if fallback not in inv:
             return {fallback: 1.0}
         total = sum(inv.values())

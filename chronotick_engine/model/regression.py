@@ -51,11 +51,16 @@ def weighted_median(values: np.ndarray, weights: np.ndarray) -> float:
     return float(v[np.searchsorted(cum, 0.5 * cum[-1])])
 
 
-def line_fit(t: np.ndarray, y: np.ndarray, w: np.ndarray, t0: float, iterations: int = 3) -> LineFit:
+def line_fit(
+    t: np.ndarray, y: np.ndarray, w: np.ndarray, t0: float, iterations: int = 3, prior_dof: float = 0.0
+) -> LineFit:
     """Weighted least-squares line with Huber reweighting against outliers.
 
     `w` are relative precisions (1/variance up to a common scale); the scale itself is estimated
-    from the weighted residuals, as chrony does, so the covariance is data-driven.
+    from the weighted residuals, as chrony does, so the covariance is data-driven. With
+    `prior_dof` > 0 the weights are absolute (1/variance in s^-2) and the residual scale is shrunk
+    towards them with that many degrees of freedom: three lucky residuals must not make a
+    frequency look known to a few ppm.
     """
     n = t.size
     x = t - t0
@@ -74,7 +79,7 @@ def line_fit(t: np.ndarray, y: np.ndarray, w: np.ndarray, t0: float, iterations:
         scale = robust_scale(resid * np.sqrt(w / w.mean()))
         huber = np.minimum(1.0, HUBER_K * scale / np.maximum(np.abs(resid) * np.sqrt(w / w.mean()), 1e-300))
     dof = max(1, n - 2)
-    s2 = float((ww * resid**2).sum()) / dof
+    s2 = (float((ww * resid**2).sum()) + prior_dof) / (dof + prior_dof)
     if sxx <= 0 or n < 3:
         return LineFit(t0, intercept, slope, s2 / sw if sw else math.inf, math.inf, 0.0, math.sqrt(s2), n)
     var_slope = s2 / sxx
@@ -101,7 +106,9 @@ def runs_test_passes(residuals: np.ndarray) -> bool:
     return runs >= mu - RUNS_Z * math.sqrt(max(var, 1e-12))
 
 
-def adaptive_line_fit(t: np.ndarray, y: np.ndarray, w: np.ndarray, t0: float, min_n: int = 8) -> LineFit:
+def adaptive_line_fit(
+    t: np.ndarray, y: np.ndarray, w: np.ndarray, t0: float, min_n: int = 8, prior_dof: float = 0.0
+) -> LineFit:
     """Fit over the longest recent stretch whose residuals pass the runs test.
 
     When the frequency changes, old samples make the residuals run in long same-sign stretches;
@@ -110,7 +117,7 @@ def adaptive_line_fit(t: np.ndarray, y: np.ndarray, w: np.ndarray, t0: float, mi
     n = t.size
     keep = n
     while True:
-        fit = line_fit(t[n - keep :], y[n - keep :], w[n - keep :], t0)
+        fit = line_fit(t[n - keep :], y[n - keep :], w[n - keep :], t0, prior_dof=prior_dof)
         if keep <= min_n:
             return fit
         resid = y[n - keep :] - (fit.offset + fit.slope * (t[n - keep :] - t0))
