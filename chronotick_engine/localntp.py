@@ -10,6 +10,7 @@ import contextlib
 import shutil
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -24,15 +25,42 @@ def free_udp_port() -> int:
 
 
 class LocalChrony:
-    def __init__(self, port: int | None = None, workdir: str | None = None):
+    """chronyd serving NTP on bind:port, in this network namespace or in `netns`."""
+
+    def __init__(
+        self,
+        port: int | None = None,
+        workdir: str | None = None,
+        bind: str = "127.0.0.1",
+        allow: str = "127.0.0.1",
+        netns: str | None = None,
+    ):
         self.port = port or free_udp_port()
+        self.bind = bind
+        self.allow = allow
+        self.netns = netns
         self._own_dir = workdir is None
         self.dir = Path(workdir or tempfile.mkdtemp(prefix="chronotick-chrony-"))
         self.proc: subprocess.Popen | None = None
 
     @property
     def address(self) -> str:
-        return f"127.0.0.1:{self.port}"
+        return f"{self.bind}:{self.port}"
+
+    def _prefix(self) -> list[str]:
+        return ["ip", "netns", "exec", self.netns] if self.netns else []
+
+    def _answers(self) -> bool:
+        if self.netns is None:
+            with contextlib.suppress(Exception):
+                query(self.bind, self.port, 0.2, 1.0)
+                return True
+            return False
+        probe = f"from chronotick_engine.ntp import query; query({self.bind!r}, {self.port}, 0.2, 1.0)"
+        return (
+            subprocess.run([*self._prefix(), sys.executable, "-c", probe], capture_output=True).returncode
+            == 0
+        )
 
     def start(self, timeout: float = 10.0) -> LocalChrony:
         chronyd = shutil.which("chronyd") or "/usr/sbin/chronyd"
@@ -43,8 +71,8 @@ class LocalChrony:
             "\n".join(
                 [
                     f"port {self.port}",
-                    "bindaddress 127.0.0.1",
-                    "allow 127.0.0.1",
+                    f"bindaddress {self.bind}",
+                    f"allow {self.allow}",
                     "local stratum 8",
                     "cmdport 0",
                     f"driftfile {self.dir}/drift",
@@ -55,14 +83,13 @@ class LocalChrony:
         )
         log = open(self.dir / "chronyd.log", "w")  # noqa: SIM115 - lives as long as the process
         self.proc = subprocess.Popen(
-            [chronyd, "-d", "-x", "-u", "root", "-f", str(conf)], stdout=log, stderr=log
+            [*self._prefix(), chronyd, "-d", "-x", "-u", "root", "-f", str(conf)], stdout=log, stderr=log
         )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"chronyd exited: {(self.dir / 'chronyd.log').read_text()[-500:]}")
-            with contextlib.suppress(Exception):
-                query("127.0.0.1", self.port, 0.2, 1.0)
+            if self._answers():
                 return self
             time.sleep(0.1)
         self.stop()

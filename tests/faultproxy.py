@@ -35,12 +35,15 @@ def _shift(ts: bytes, seconds: float) -> bytes:
 
 
 class FaultProxy:
-    def __init__(self, upstream_port: int, seed: int = 7):
-        self.upstream = ("127.0.0.1", upstream_port)
+    def __init__(
+        self, upstream_port: int, seed: int = 7, bind: str = "127.0.0.1", upstream_host: str = "127.0.0.1"
+    ):
+        self.upstream = (upstream_host, upstream_port)
         self.faults = Faults()
         self.rng = random.Random(seed)
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.sock.bind(("127.0.0.1", 0))
+        self.sock.bind((bind, 0))
+        self.bind = bind
         self.sock.settimeout(0.2)
         self.port = self.sock.getsockname()[1]
         self.forwarded = 0
@@ -49,7 +52,7 @@ class FaultProxy:
 
     @property
     def address(self) -> str:
-        return f"127.0.0.1:{self.port}"
+        return f"{self.bind}:{self.port}"
 
     def start(self) -> FaultProxy:
         self._thread.start()
@@ -100,3 +103,33 @@ class FaultProxy:
                     time.sleep(hold)
                 self.forwarded += 1
                 self.sock.sendto(self._mangle(reply), client)
+
+
+def main() -> None:
+    """Run one proxy as a process (inside a network namespace, for the multi-node test): prints its
+    port, then serves until killed."""
+    import argparse
+    import signal
+
+    p = argparse.ArgumentParser()
+    p.add_argument("--bind", default="127.0.0.1")
+    p.add_argument("--upstream", required=True, help="HOST:PORT of the real server")
+    p.add_argument("--request-delay-ms", type=float, default=0.0)
+    p.add_argument("--reply-delay-ms", type=float, default=0.0)
+    p.add_argument("--drop", type=float, default=0.0)
+    args = p.parse_args()
+    host, port = args.upstream.rsplit(":", 1)
+    proxy = FaultProxy(int(port), bind=args.bind, upstream_host=host)
+    proxy.faults.request_delay_s = args.request_delay_ms / 1e3
+    proxy.faults.delay_s = args.reply_delay_ms / 1e3
+    proxy.faults.drop = args.drop
+    proxy.start()
+    print(proxy.port, flush=True)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    stop.wait()
+    proxy.stop()
+
+
+if __name__ == "__main__":
+    main()

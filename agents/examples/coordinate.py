@@ -12,15 +12,25 @@ import json
 import multiprocessing as mp
 import os
 import sys
+import time
 
 from chronotick_engine import ChronoTickClient, ChronoTickError
+from chronotick_engine.segment import default_path
 
 
 def _act(shm_path: str, at: float, out) -> None:
     client = ChronoTickClient(shm_path)
     woke = client.wait_until(at, tolerance_ms=1.0)
+    system = time.time()  # this host's raw clock at the action: what a test compares across nodes
     r = client.get_time()
-    out.put({"pid": os.getpid(), "acted_at": woke, "uncertainty_ms": r.uncertainty_seconds * 1e3})
+    out.put(
+        {
+            "pid": os.getpid(),
+            "acted_at": woke,
+            "system_acted_at": system,
+            "uncertainty_ms": r.uncertainty_seconds * 1e3,
+        }
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -28,7 +38,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--workers", type=int, default=4)
     p.add_argument("--lead", type=float, default=0.5, help="seconds from now to the agreed instant")
     p.add_argument("--at", type=float, help="agreed corrected Unix time (for several nodes)")
-    p.add_argument("--shm-path", default=os.environ.get("CHRONOTICK_SHM_PATH", "/dev/shm/chronotick_shm"))
+    p.add_argument("--shm-path", default=default_path())
     args = p.parse_args(argv)
     try:
         client = ChronoTickClient(args.shm_path)
@@ -53,6 +63,7 @@ def main(argv: list[str] | None = None) -> int:
         "max_late_ms": (max(acted) - at) * 1e3,
         "bound_ms": max(r["uncertainty_ms"] for r in results),
         "status": now.status,
+        "actions": results,
     }
     print(json.dumps(report))
     return 0
