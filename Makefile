@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 EXTRAS := mcp,sdk,dev,plot,metrics,timesfm
 SHM ?= /dev/shm/chronotick_shm
 
-.PHONY: setup system-deps run demo test lint format bench test-multinode clean
+.PHONY: setup system-deps tools run demo test lint format bench test-multinode clean
 
 setup: $(STAMP)
 
@@ -23,6 +23,13 @@ system-deps:
 	@command -v chronyd >/dev/null 2>&1 || { \
 	  echo "installing chrony (Debian package) for the loopback NTP server"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chrony >/dev/null; }
+
+# The official MCP Inspector (npm), for the test that drives the stdio server in its CLI mode.
+INSPECTOR := .tools/node_modules/.bin/mcp-inspector
+tools: $(INSPECTOR)
+$(INSPECTOR):
+	@command -v npm >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm >/dev/null; }
+	npm install --silent --no-audit --no-fund --prefix .tools @modelcontextprotocol/inspector@2.12.0
 
 # The product's main job: the daemon, with the shipped config (public NTP pools), publishing to $(SHM).
 # Production runs it as a dedicated user (deploy/); from a root shell this target says so explicitly.
@@ -42,7 +49,7 @@ format: setup
 	$(VENV)/bin/ruff format chronotick_engine chronotick_mcp tests bench agents
 	$(VENV)/bin/ruff check --fix chronotick_engine chronotick_mcp tests bench agents
 
-test: setup system-deps lint
+test: setup system-deps tools lint
 	$(VENV)/bin/pytest -q -p no:cacheprovider
 
 # Three nodes in network namespaces around a chrony server namespace; says so and skips (exit 0)
@@ -54,4 +61,4 @@ bench: setup system-deps
 	$(PY) bench/run_all.py
 
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache
+	rm -rf $(VENV) .tools build *.egg-info .pytest_cache .ruff_cache

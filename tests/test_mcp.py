@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import threading
 import time
 
 import pytest
-from conftest import BIN, synced_snapshot
+from conftest import BIN, REPO, synced_snapshot
 from fastmcp import Client
 
 from chronotick_engine.segment import Publisher
@@ -154,3 +156,74 @@ async def test_sdk_tools_in_process(publisher, shm_path, monkeypatch):
         assert set(data) >= TIME_FIELDS
         r = await s.call_tool("get_time_with_future_uncertainty", {"future_seconds": 7200})
         assert r.is_error
+
+
+INSPECTOR = REPO / ".tools" / "node_modules" / ".bin" / "mcp-inspector"
+
+
+@pytest.fixture
+def live_publisher(publisher):
+    """Keep the segment fresh from a thread, as a daemon would, for clients in other processes."""
+    stop = threading.Event()
+
+    def beat() -> None:
+        while not stop.is_set():
+            fresh(publisher)
+            stop.wait(0.01)
+
+    t = threading.Thread(target=beat, daemon=True)
+    t.start()
+    yield publisher
+    stop.set()
+    t.join()
+
+
+def inspector(shm_path: str, *args: str, exit_code: int = 0) -> dict:
+    if not INSPECTOR.exists():
+        pytest.skip("MCP Inspector not installed: run `make tools` (npm)")
+    r = subprocess.run(
+        [str(INSPECTOR), "--cli", str(BIN / "chronotick-stdio-server"), "--shm-path", shm_path, *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert r.returncode == exit_code, r.stdout[-1000:] + r.stderr[-2000:]
+    return json.JSONDecoder().raw_decode(r.stdout[r.stdout.index("{") :])[0]
+
+
+def test_mcp_inspector_cli_lists_and_calls_tools(live_publisher, shm_path):
+    """The official MCP Inspector (npm), in CLI mode, against the real stdio server."""
+    listed = inspector(shm_path, "--method", "tools/list")
+    assert {t["name"] for t in listed["tools"]} == {
+        "get_time",
+        "get_daemon_status",
+        "get_time_with_future_uncertainty",
+    }
+    r = inspector(
+        shm_path, "--method", "tools/call", "--tool-name", "get_time", "--tool-arg", "timezone=Europe/Paris"
+    )
+    assert r["isError"] is False and r["structuredContent"].keys() >= TIME_FIELDS
+    assert r["structuredContent"]["status"] == "SYNCHRONIZED" and "+01:00" in r["structuredContent"]["iso"]
+    future = inspector(
+        shm_path,
+        "--method",
+        "tools/call",
+        "--tool-name",
+        "get_time_with_future_uncertainty",
+        "--tool-arg",
+        "future_seconds=60",
+    )
+    assert future["structuredContent"]["uncertainty_increase_ms"] > 0
+    bad = inspector(
+        shm_path,
+        "--method",
+        "tools/call",
+        "--tool-name",
+        "get_time_with_future_uncertainty",
+        "--tool-arg",
+        "future_seconds=-5",
+        exit_code=5,  # the Inspector's exit status for a tool result with isError
+    )
+    assert bad["isError"] is True
+    [text] = [c["text"] for c in bad["content"]]
+    assert text == "invalid argument future_seconds: Input should be greater than or equal to 0"
