@@ -59,7 +59,7 @@ def line_fit(
     `w` are relative precisions (1/variance up to a common scale); the scale itself is estimated
     from the weighted residuals, as chrony does, so the covariance is data-driven. With
     `prior_dof` > 0 the weights are absolute (1/variance in s^-2) and the residual scale is shrunk
-    towards them with that many degrees of freedom: three lucky residuals must not make a
+    up towards them with that many degrees of freedom: three lucky residuals must not make a
     frequency look known to a few ppm.
     """
     n = t.size
@@ -79,7 +79,10 @@ def line_fit(
         scale = robust_scale(resid * np.sqrt(w / w.mean()))
         huber = np.minimum(1.0, HUBER_K * scale / np.maximum(np.abs(resid) * np.sqrt(w / w.mean()), 1e-300))
     dof = max(1, n - 2)
-    s2 = (float((ww * resid**2).sum()) + prior_dof) / (dof + prior_dof)
+    s2 = float((ww * resid**2).sum()) / dof
+    # One-sided: the prior may only widen. Residuals wider than the noise estimate (wander a line
+    # does not follow) must keep their own, larger scale.
+    s2 = max(s2, (s2 * dof + prior_dof) / (dof + prior_dof))
     if sxx <= 0 or n < 3:
         return LineFit(t0, intercept, slope, s2 / sw if sw else math.inf, math.inf, 0.0, math.sqrt(s2), n)
     var_slope = s2 / sxx
