@@ -7,8 +7,10 @@ from CLOCK_MONOTONIC keeps it right if the system clock is stepped under us, and
 
 from __future__ import annotations
 
+import json
 import math
 import time
+from pathlib import Path
 from typing import Any, NamedTuple
 
 from chronotick_engine.errors import NotReadyError, SegmentError
@@ -247,6 +249,15 @@ class ChronoTickClient:
             "generation": snap.generation,
             "shm_path": self.shm_path,
         }
+
+    def get_daemon_detail(self) -> dict[str, Any]:
+        """The daemon's detail file beside the segment (per-server state, models, publish jitter);
+        {} when absent or unreadable. Informational: the segment is the source of truth."""
+        try:
+            data = json.loads(Path(self.shm_path + ".json").read_text())
+        except (OSError, ValueError):
+            return {}
+        return data if isinstance(data, dict) else {}
 
     def close(self) -> None:
         self._reader.close()

@@ -86,6 +86,22 @@ def _status_table(info: dict) -> str:
     if "uncertainty_ms" in info:
         rows.insert(1, ("uncertainty", f"±{info['uncertainty_ms']:.3f} ms"))
         rows.insert(2, ("offset", f"{info['offset_ms']:+.3f} ms"))
+    detail = info.get("detail") or {}
+    jitter = (detail.get("publish") or {}).get("period_error_p99_ms")
+    if jitter is not None:
+        rows.append(("publish jitter p99", f"{jitter:.3f} ms"))
+    models = detail.get("models") or {}
+    if models.get("requested"):
+        state = "in use" if models["ready"] else f"not in use: {models['error'] or 'loading'}"
+        rows.append(("TimesFM", f"{', '.join(models['requested'])}: {state}"))
+        if models.get("inference_ms_p50") is not None:
+            rows.append(
+                ("inference", f"p50 {models['inference_ms_p50']} ms, p99 {models['inference_ms_p99']} ms")
+            )
+    for srv in detail.get("servers") or []:
+        delay = "—" if srv["last_delay_ms"] is None else f"{srv['last_delay_ms']:.3f} ms"
+        rejects = ", ".join(f"{k} {v}" for k, v in srv["rejects"].items()) or "none"
+        rows.append((f"server {srv['server']}", f"reach {srv['reach']}, delay {delay}, rejects: {rejects}"))
     width = max(len(k) for k, _ in rows)
     return "\n".join(f"{k:<{width}}  {v}" for k, v in rows)
 
@@ -98,6 +114,7 @@ def cmd_status(client: ChronoTickClient, as_json: bool) -> int:
         info["offset_ms"] = r.offset_correction * 1e3
     except ChronoTickError:
         pass
+    info["detail"] = client.get_daemon_detail()
     print(json.dumps(info) if as_json else _status_table(info))
     return EXIT_OK if info["status"] == Status.SYNCHRONIZED.name else EXIT_NOT_READY
 

@@ -6,11 +6,9 @@ an agent can cause or meet is a ToolFailure with a one-line message.
 
 from __future__ import annotations
 
-import json
 import math
 import time
 from datetime import UTC, datetime
-from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, Field
@@ -158,15 +156,6 @@ def get_time(client: ChronoTickClient, timezone: str | None = None) -> TimeResul
     )
 
 
-def _status_file(client: ChronoTickClient) -> dict:
-    """The daemon's detail file beside the segment; {} when absent or unreadable."""
-    try:
-        data = json.loads(Path(client.shm_path + ".json").read_text())
-    except (OSError, ValueError):
-        return {}
-    return data if isinstance(data, dict) else {}
-
-
 def _servers(detail: dict) -> list[ServerInfo] | None:
     try:
         return [ServerInfo(**{k: s[k] for k in ServerInfo.model_fields}) for s in detail["servers"]]
@@ -191,7 +180,7 @@ def get_daemon_status(client: ChronoTickClient) -> DaemonStatusResult:
     except ChronoTickError as exc:
         raise ToolFailure(str(exc)) from None
     since = info["seconds_since_ntp"]
-    detail = _status_file(client)
+    detail = client.get_daemon_detail()
     models = _models(detail)
     if models is None or not models.requested:
         model_text = "classical model"

@@ -306,6 +306,16 @@ def test_prometheus_metrics_endpoint(chrony, daemon_factory, shm_path):
     ):
         assert name in body, name
     assert d.status_file()["publish"]["period_error_p99_ms"] is not None
+    # The same at a glance from the command line.
+    out = subprocess.run(
+        [str(BIN / "chronotick-client"), "status", "--shm-path", shm_path],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert out.returncode == 0, out.stderr
+    assert f"server {chrony.address}" in out.stdout and "reach " in out.stdout
+    assert "publish jitter p99" in out.stdout
 
 
 def test_metrics_port_in_use_is_one_line(chrony, daemon_factory, shm_path):

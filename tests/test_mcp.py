@@ -199,31 +199,19 @@ def test_mcp_inspector_cli_lists_and_calls_tools(live_publisher, shm_path):
         "get_daemon_status",
         "get_time_with_future_uncertainty",
     }
-    r = inspector(
-        shm_path, "--method", "tools/call", "--tool-name", "get_time", "--tool-arg", "timezone=Europe/Paris"
-    )
+
+    def call(tool: str, arg: str, exit_code: int = 0) -> dict:
+        return inspector(
+            shm_path, "--method", "tools/call", "--tool-name", tool, "--tool-arg", arg, exit_code=exit_code
+        )
+
+    r = call("get_time", "timezone=Europe/Paris")
     assert r["isError"] is False and r["structuredContent"].keys() >= TIME_FIELDS
     assert r["structuredContent"]["status"] == "SYNCHRONIZED" and "+01:00" in r["structuredContent"]["iso"]
-    future = inspector(
-        shm_path,
-        "--method",
-        "tools/call",
-        "--tool-name",
-        "get_time_with_future_uncertainty",
-        "--tool-arg",
-        "future_seconds=60",
-    )
+    future = call("get_time_with_future_uncertainty", "future_seconds=60")
     assert future["structuredContent"]["uncertainty_increase_ms"] > 0
-    bad = inspector(
-        shm_path,
-        "--method",
-        "tools/call",
-        "--tool-name",
-        "get_time_with_future_uncertainty",
-        "--tool-arg",
-        "future_seconds=-5",
-        exit_code=5,  # the Inspector's exit status for a tool result with isError
-    )
+    # 5 is the Inspector's exit status for a tool result with isError.
+    bad = call("get_time_with_future_uncertainty", "future_seconds=-5", exit_code=5)
     assert bad["isError"] is True
     [text] = [c["text"] for c in bad["content"]]
     assert text == "invalid argument future_seconds: Input should be greater than or equal to 0"
