@@ -16,8 +16,10 @@ Scheduling: a ForecastEngine runs every due forecaster in one batched backend ca
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
+import os
 import threading
 from collections import deque
 from collections.abc import Callable
@@ -32,6 +34,7 @@ from chronotick_engine.model.timesfm_backend import Forecast, TimesFMBackend
 
 log = logging.getLogger("chronotick.forecast")
 
+WORKER_NICENESS = 10  # the forecast thread's niceness relative to the publish loop
 MIN_CONTEXT = 16  # grid points before a forecaster forecasts at all
 SIGMA_PER_Q80 = 2.0 * 1.2816  # (q0.9 - q0.1) of a normal distribution, in sigmas
 
@@ -257,6 +260,10 @@ class ForecastEngine:
         return len(jobs)
 
     def _loop(self) -> None:
+        # Inference competes with the publish loop for the CPU: give this thread a lower share so
+        # the scheduler lets the 100 Hz tick in promptly (Linux niceness is per thread).
+        with contextlib.suppress(OSError, AttributeError):
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), WORKER_NICENESS)
         while not self._stop.is_set():
             self._wake.wait()
             self._wake.clear()
