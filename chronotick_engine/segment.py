@@ -17,7 +17,7 @@ import stat
 import struct
 import time
 import zlib
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from chronotick_engine.errors import PublisherError, SegmentError
 
@@ -137,12 +137,13 @@ def _clamp(value: int, top: int) -> int:
     return max(0, min(top, value))
 
 
-def encode_body(s: Snapshot) -> bytes:
+def encode_body(s: Snapshot, generation: int | None = None) -> bytes:
+    """The 108 body bytes; `generation` overrides the snapshot's (the publisher stamps its own)."""
     return BODY.pack(
         int(s.status),
         int(s.source),
         int(s.flags),
-        s.generation,
+        s.generation if generation is None else generation,
         s.anchor_mono_ns,
         s.anchor_real_ns,
         s.offset_s,
@@ -356,7 +357,7 @@ class Publisher:
         mm = self._mm
         if mm is None:
             raise PublisherError("publisher is closed")
-        body = encode_body(replace(snapshot, generation=self.generation))
+        body = encode_body(snapshot, self.generation)
         self._seq += 2
         final = SEQ.pack(self._seq)
         mm[SEQ_OFFSET:CRC_OFFSET] = SEQ.pack(self._seq - 1)
