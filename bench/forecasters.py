@@ -30,6 +30,13 @@ import numpy as np
 SHARED = Path(__file__).resolve().parent.parent.parent / "shared" / "traces"
 
 
+def rss_mb() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return round(int(line.split()[1]) / 1024, 0)
+    return float("nan")
+
+
 def inference(checkpoint: str, threads: int, repeats: int) -> None:
     """Runs in a fresh process so that its peak RSS is one checkpoint's."""
     from chronotick_engine.model.timesfm_backend import load_backend
@@ -57,7 +64,9 @@ def inference(checkpoint: str, threads: int, repeats: int) -> None:
                     "repeats": repeats,
                     "latency_ms_p50": round(float(np.percentile(lat, 50)), 1),
                     "latency_ms_p99": round(float(np.percentile(lat, 99)), 1),
+                    # Peak includes loading (a model built, then its weights read in); rss is steady state.
                     "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 0),
+                    "rss_mb": rss_mb(),
                 }
             ),
             flush=True,

@@ -328,3 +328,36 @@ def test_metrics_port_in_use_is_one_line(chrony, daemon_factory, shm_path):
         assert d.proc.wait(15) == 2
         err = d.proc.stderr.read()
     assert "cannot serve metrics" in err and "Traceback" not in err
+
+
+@pytest.mark.slow
+def test_every_server_dead_for_minutes_then_back(chrony, daemon_factory, shm_path):
+    """Two minutes with no NTP at all: FREE_RUNNING throughout, the bound growing and still holding
+    the truth; then the servers return and it re-synchronises without a restart."""
+    ps = proxies(chrony.port, 2)
+    try:
+        daemon_factory([p.address for p in ps])
+        client = ChronoTickClient(shm_path)
+        assert client.wait_for_sync(10)
+        for p in ps:
+            p.faults.drop = 1.0
+        outage_end = time.monotonic() + 120
+        bounds = []
+        while time.monotonic() < outage_end:
+            r = client.get_time()
+            if time.monotonic() > outage_end - 110:  # past the FREE_RUNNING threshold
+                assert r.status == "FREE_RUNNING", r.status
+                ok, text = truthful(client)
+                assert ok, text
+                bounds.append(r.uncertainty_seconds)
+            time.sleep(1)
+        assert all(b2 >= b1 for b1, b2 in zip(bounds, bounds[1:], strict=False)), "the bound must only grow"
+        assert bounds[-1] > bounds[0]
+        for p in ps:
+            p.faults.drop = 0.0
+        t0 = time.monotonic()
+        assert client.wait_for_sync(20)
+        print(f"re-synchronised {time.monotonic() - t0:.2f} s after a 120 s outage")
+    finally:
+        for p in ps:
+            p.stop()
