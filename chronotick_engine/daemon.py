@@ -34,8 +34,8 @@ log = logging.getLogger("chronotick.daemon")
 
 STEP_THRESHOLD_NS = 1_000_000  # realtime vs monotonic disagreement that counts as a clock step
 CLOCK_READ_WINDOW_NS = 200_000  # a realtime read bracketed by monotonic reads closer than this is trusted
-RESYNC_SAMPLES = 2
-GIL_SWITCH_S = 0.0002  # well under one 1 ms publish period at 1000 Hz  # accepted samples after a step before DISRUPTED clears
+RESYNC_SAMPLES = 2  # accepted samples after a step before DISRUPTED clears
+GIL_SWITCH_S = 0.0002  # well under one 1 ms publish period at 1000 Hz
 
 
 class QueryFn(Protocol):

@@ -121,7 +121,11 @@ def load_backend(
     source = checkpoint or DEFAULT_CHECKPOINT
     local = Path(source).expanduser()
     is_dir = local.is_dir()
-    if not is_dir and (source.startswith((".", "/", "~")) or local.exists()):
+    if not is_dir and local.exists():
+        raise ForecastBackendError(
+            f"TimesFM checkpoint {source}: not a directory (give the checkpoint's directory)"
+        )
+    if not is_dir and source.startswith((".", "/", "~")):
         raise ForecastBackendError(f"TimesFM checkpoint {source}: no such directory")
     if is_dir and not (local / "model.safetensors").is_file():
         raise ForecastBackendError(f"TimesFM checkpoint {source}: no model.safetensors in that directory")
@@ -140,8 +144,7 @@ def load_backend(
             f"cannot load TimesFM checkpoint {source}{where}: {_first_line(exc)}"
         ) from None
     try:
-        if device == "cuda":
-            model.model.to("cuda")
+        # TimesFM places itself on the first CUDA device whenever torch sees one.
         model.compile(
             timesfm.ForecastConfig(
                 max_context=max_context,
