@@ -13,7 +13,6 @@ import contextlib
 import json
 import logging
 import os
-import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -35,7 +34,6 @@ log = logging.getLogger("chronotick.daemon")
 STEP_THRESHOLD_NS = 1_000_000  # realtime vs monotonic disagreement that counts as a clock step
 CLOCK_READ_WINDOW_NS = 200_000  # a realtime read bracketed by monotonic reads closer than this is trusted
 RESYNC_SAMPLES = 2  # accepted samples after a step before DISRUPTED clears
-GIL_SWITCH_S = 0.0002  # well under one 1 ms publish period at 1000 Hz
 
 
 class QueryFn(Protocol):
@@ -376,9 +374,6 @@ class Daemon:
     def run(self, publisher: Publisher) -> None:
         """Publish at cfg.daemon.freq_hz until stop(); measurement runs on its own thread."""
         period_ns = int(1e9 / self.cfg.daemon.freq_hz)
-        # A thread holding the GIL (model inference's Python parts, a measurement round) would make
-        # the publish loop wait up to the 5 ms default switch interval for its next tick.
-        sys.setswitchinterval(min(sys.getswitchinterval(), GIL_SWITCH_S))
         measurer = threading.Thread(target=self._measure_loop, name="measure", daemon=True)
         measurer.start()
         next_tick = self.clock.monotonic_ns()
