@@ -100,10 +100,15 @@ def cmd_plot(args: argparse.Namespace) -> int:
     replay(load_trace(args.trace), [ChronoTick()], args.poll_every, track)
     t = (np.array(track.t) - (track.t[0] if track.t else 0)) / 3600
     est, hw = np.array(track.estimate) * 1e3, np.array(track.halfwidth) * 1e3
-    fig, ax = plt.subplots(figsize=(11, 4.5))
+    truth = np.array(track.truth) * 1e3
+    # Top: the series as a person sees it. Bottom: the error against the truth with the 95% band
+    # around zero, where a drift of hundreds of ms would otherwise hide a band of a few ms.
+    fig, (ax, ax_err) = plt.subplots(
+        2, 1, figsize=(11, 6.5), sharex=True, gridspec_kw={"height_ratios": [3, 2]}
+    )
     ax.fill_between(t, est - hw, est + hw, alpha=0.25, label="ChronoTick 95% interval")
     ax.plot(t, est, lw=1.2, label="ChronoTick estimate")
-    ax.plot(t, np.array(track.truth) * 1e3, "k.", ms=2.5, label="truth (next exchange when unknown)")
+    ax.plot(t, truth, "k.", ms=2.5, label="truth (next exchange when unknown)")
     t0 = track.t[0] if track.t else 0
     ax.plot(
         (np.array(track.ntp_t) - t0) / 3600,
@@ -113,10 +118,20 @@ def cmd_plot(args: argparse.Namespace) -> int:
         alpha=0.5,
         label="NTP samples fed",
     )
-    ax.set_xlabel("hours")
     ax.set_ylabel("offset (ms)")
     ax.set_title(f"{Path(args.trace).stem} (K={args.poll_every})")
     ax.legend(loc="best", fontsize=8)
+    err = est - truth
+    inside = np.abs(err) <= hw
+    ax_err.fill_between(t, -hw, hw, alpha=0.25, label="95% interval")
+    ax_err.plot(t[inside], err[inside], ".", ms=2.5, color="tab:blue", label="error (truth inside)")
+    ax_err.plot(t[~inside], err[~inside], "o", ms=4, color="tab:red", label="error (truth outside)")
+    ax_err.axhline(0, color="k", lw=0.6)
+    coverage = f"coverage {inside.mean():.3f}" if inside.size else "no points"
+    ax_err.set_title(f"estimate - truth: MAE {np.abs(err).mean():.3f} ms, {coverage}", fontsize=9)
+    ax_err.set_xlabel("hours")
+    ax_err.set_ylabel("error (ms)")
+    ax_err.legend(loc="best", fontsize=8)
     fig.tight_layout()
     fig.savefig(args.out, dpi=110)
     print(f"wrote {args.out}")
