@@ -250,7 +250,10 @@ class Daemon:
                 self.poll_once()
             except Exception:  # never let one bad round kill measurement
                 log.exception("measurement round failed")
-            self.write_status_file()
+            try:
+                self.write_status_file()
+            except Exception:  # the detail file is informational; measurement must go on
+                log.exception("status file not written")
             self._interval_s = self._next_interval()
             self._wake.wait(self._interval_s)
             self._wake.clear()

@@ -38,7 +38,8 @@ class ForecastStatus:
         return [p for e in self.engines for p in e.predictors]
 
     def as_dict(self) -> dict:
-        latencies = sorted(x * 1e3 for e in self.engines for x in e.backend.latencies_s)
+        # tuple() copies a deque in one C call: the worker may append to it meanwhile.
+        latencies = sorted(x * 1e3 for e in self.engines for x in tuple(e.backend.latencies_s))
         p99 = latencies[min(len(latencies) - 1, int(0.99 * len(latencies)))] if latencies else None
         return {
             "requested": self.requested,
