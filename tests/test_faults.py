@@ -201,16 +201,17 @@ def test_cpu_starved_daemon_keeps_publishing(chrony, daemon_factory, shm_path):
     try:
         time.sleep(1)
         c0 = client.get_daemon_info()["publish_count"]
-        looks = stale = 0
+        looks = stale = misses = 0
         end = time.monotonic() + 5
         while time.monotonic() < end:
             info = client.get_daemon_info()
+            ok, text = truthful(client)
             looks += 1
             stale += not info["running"]
+            misses += not ok
             time.sleep(0.1)
         starved_rate = (client.get_daemon_info()["publish_count"] - c0) / 5
-        ok, text = truthful(client)
-        assert ok, text
+        assert misses <= 0.1 * looks, f"{misses} of {looks} looks missed the truth; last: {text}"
         assert starved_rate >= 5 and stale <= 0.1 * looks, (starved_rate, stale, looks)
     finally:
         for b in busy:

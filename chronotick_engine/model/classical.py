@@ -286,8 +286,13 @@ class ClockModel:
         if abs(innovation) <= threshold:
             self._suspects.clear()
             return "accepted"
-        self._suspects.append(m)
         self.rejected += 1
+        if abs(innovation) <= threshold + max(0.0, m.delay - d_min) / 2.0:
+            # Its own extra delay explains the disagreement (an exchange is off by at most half its
+            # excess delay: queueing, or a starved host time-stamping late). That is no evidence of
+            # a step of the reference, however many such samples come in a row.
+            return "outlier"
+        self._suspects.append(m)
         if len(self._suspects) < s.step_confirmations:
             return "outlier"
         offsets = np.array([x.offset - est.offset_at(x.t) for x in self._suspects])
