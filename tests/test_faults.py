@@ -29,8 +29,27 @@ from chronotick_engine.segment import Status
 pytestmark = pytest.mark.integration
 
 
-def proxies(port: int, n: int) -> list[FaultProxy]:
-    return [FaultProxy(port, seed=11 + i).start() for i in range(n)]
+@pytest.fixture
+def make_proxies(chrony):
+    """make(n) -> n fault proxies in front of the session's chronyd; all stopped afterwards."""
+    made: list[FaultProxy] = []
+
+    def make(n: int) -> list[FaultProxy]:
+        ps = [FaultProxy(chrony.port, seed=11 + len(made) + i).start() for i in range(n)]
+        made.extend(ps)
+        return ps
+
+    yield make
+    for p in made:
+        p.stop()
+
+
+def start_synced(daemon_factory, shm_path: str, servers: list[str], *args, **kwargs):
+    """A daemon on `servers` and a client that has seen it SYNCHRONIZED."""
+    d = daemon_factory(servers, *args, **kwargs)
+    client = ChronoTickClient(shm_path)
+    assert client.wait_for_sync(10)
+    return d, client
 
 
 def truthful(client: ChronoTickClient) -> tuple[bool, str]:
@@ -55,33 +74,22 @@ def hold_synchronized(client: ChronoTickClient, seconds: float) -> None:
     assert misses <= 0.1 * looks, f"{misses} of {looks} looks missed the truth; last: {text}"
 
 
-def test_half_the_packets_lost(chrony, daemon_factory, shm_path):
-    ps = proxies(chrony.port, 3)
+def test_half_the_packets_lost(make_proxies, daemon_factory, shm_path):
+    ps = make_proxies(3)
     for p in ps:
         p.faults.drop = 0.5
-    try:
-        daemon_factory([p.address for p in ps])
-        client = ChronoTickClient(shm_path)
-        assert client.wait_for_sync(10)
-        hold_synchronized(client, 5)
-    finally:
-        for p in ps:
-            p.stop()
+    _, client = start_synced(daemon_factory, shm_path, [p.address for p in ps])
+    hold_synchronized(client, 5)
 
 
-def test_half_second_delay_spikes_are_rejected(chrony, daemon_factory, shm_path):
-    [spiky] = proxies(chrony.port, 1)
+def test_half_second_delay_spikes_are_rejected(chrony, make_proxies, daemon_factory, shm_path):
+    [spiky] = make_proxies(1)
     spiky.faults.spike_prob = 0.3
-    try:
-        d = daemon_factory([chrony.address, spiky.address], timeout_s=2.0)
-        client = ChronoTickClient(shm_path)
-        assert client.wait_for_sync(10)
-        hold_synchronized(client, 6)
-        rejects = {s["server"]: s for s in d.status_file()["servers"]}[spiky.address]["rejects"]
-        assert rejects.get("delay_too_high", 0) >= 1, rejects
-        assert abs(client.get_time().offset_correction) < 0.002
-    finally:
-        spiky.stop()
+    d, client = start_synced(daemon_factory, shm_path, [chrony.address, spiky.address], timeout_s=2.0)
+    hold_synchronized(client, 6)
+    rejects = {s["server"]: s for s in d.status_file()["servers"]}[spiky.address]["rejects"]
+    assert rejects.get("delay_too_high", 0) >= 1, rejects
+    assert abs(client.get_time().offset_correction) < 0.002
 
 
 @pytest.mark.parametrize(
@@ -92,67 +100,52 @@ def test_half_second_delay_spikes_are_rejected(chrony, daemon_factory, shm_path)
     ],
 )
 def test_asymmetric_path_stays_inside_the_bound(
-    chrony, daemon_factory, shm_path, request_ms, reply_ms, fraction
+    make_proxies, daemon_factory, shm_path, request_ms, reply_ms, fraction
 ):
     """Unequal request and reply delays bias every sample by (reply - request) / 2, which no
     estimator can see; the bound's documented asymmetry allowance must still contain the truth."""
-    ps = proxies(chrony.port, 2)
+    ps = make_proxies(2)
     for p in ps:
         p.faults.request_delay_s = request_ms / 1e3
         p.faults.delay_s = reply_ms / 1e3
     extra = f"estimator: {{asymmetry_fraction: {fraction}}}\n" if fraction is not None else ""
-    try:
-        daemon_factory([p.address for p in ps], extra)
-        client = ChronoTickClient(shm_path)
-        assert client.wait_for_sync(10)
-        time.sleep(2)
-        hold_synchronized(client, 5)
-        bias = abs(client.get_time().offset_correction)
-        assert bias > 0.3 * (reply_ms - request_ms) / 2e3  # the bias is really there
-    finally:
-        for p in ps:
-            p.stop()
+    _, client = start_synced(daemon_factory, shm_path, [p.address for p in ps], extra)
+    time.sleep(2)
+    hold_synchronized(client, 5)
+    bias = abs(client.get_time().offset_correction)
+    assert bias > 0.3 * (reply_ms - request_ms) / 2e3  # the bias is really there
 
 
-def test_truncated_kiss_of_death_and_bad_origin_replies_are_counted(chrony, daemon_factory, shm_path):
-    trunc, kod, origin = proxies(chrony.port, 3)
+def test_truncated_kiss_of_death_and_bad_origin_replies_are_counted(
+    chrony, make_proxies, daemon_factory, shm_path
+):
+    trunc, kod, origin = make_proxies(3)
     trunc.faults.truncate = True
     kod.faults.kiss_of_death = True
     origin.faults.bad_origin = True
-    try:
-        d = daemon_factory([chrony.address, trunc.address, kod.address, origin.address])
-        client = ChronoTickClient(shm_path)
-        assert client.wait_for_sync(10)
-        hold_synchronized(client, 3)
-        servers = {s["server"]: s for s in d.status_file()["servers"]}
-        assert servers[trunc.address]["rejects"].get("truncated", 0) >= 1
-        assert servers[kod.address]["rejects"].get("kiss_of_death", 0) >= 1
-        assert servers[origin.address]["rejects"].get("origin_mismatch", 0) >= 1
-        for p in (trunc, kod, origin):
-            assert servers[p.address]["accepted"] == 0
-    finally:
-        for p in (trunc, kod, origin):
-            p.stop()
+    servers = [chrony.address, trunc.address, kod.address, origin.address]
+    d, client = start_synced(daemon_factory, shm_path, servers)
+    hold_synchronized(client, 3)
+    state = {s["server"]: s for s in d.status_file()["servers"]}
+    assert state[trunc.address]["rejects"].get("truncated", 0) >= 1
+    assert state[kod.address]["rejects"].get("kiss_of_death", 0) >= 1
+    assert state[origin.address]["rejects"].get("origin_mismatch", 0) >= 1
+    for p in (trunc, kod, origin):
+        assert state[p.address]["accepted"] == 0
 
 
-def test_all_servers_step_together_by_100ms(chrony, daemon_factory, shm_path):
+def test_all_servers_step_together_by_100ms(make_proxies, daemon_factory, shm_path):
     """The reference itself moves: a bounded step, confirmed before it is accepted, then followed."""
-    ps = proxies(chrony.port, 3)
-    try:
-        daemon_factory([p.address for p in ps])
-        client = ChronoTickClient(shm_path)
-        assert client.wait_for_sync(10)
-        for p in ps:
-            p.faults.shift_s = 0.1
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline and abs(client.get_time().offset_correction - 0.1) > 0.002:
-            time.sleep(0.25)
-        r = client.get_time()
-        assert abs(r.offset_correction - 0.1) <= 0.002, r
-        assert r.status == "SYNCHRONIZED" and abs(r.offset_correction - 0.1) <= r.uncertainty_seconds
-    finally:
-        for p in ps:
-            p.stop()
+    ps = make_proxies(3)
+    _, client = start_synced(daemon_factory, shm_path, [p.address for p in ps])
+    for p in ps:
+        p.faults.shift_s = 0.1
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and abs(client.get_time().offset_correction - 0.1) > 0.002:
+        time.sleep(0.25)
+    r = client.get_time()
+    assert abs(r.offset_correction - 0.1) <= 0.002, r
+    assert r.status == "SYNCHRONIZED" and abs(r.offset_correction - 0.1) <= r.uncertainty_seconds
 
 
 def test_sigkill_and_supervisor_restart_keep_clients_working(chrony, tmp_path, shm_path):
@@ -332,33 +325,27 @@ def test_metrics_port_in_use_is_one_line(chrony, daemon_factory, shm_path):
 
 
 @pytest.mark.slow
-def test_every_server_dead_for_minutes_then_back(chrony, daemon_factory, shm_path):
+def test_every_server_dead_for_minutes_then_back(make_proxies, daemon_factory, shm_path):
     """Two minutes with no NTP at all: FREE_RUNNING throughout, the bound growing and still holding
     the truth; then the servers return and it re-synchronises without a restart."""
-    ps = proxies(chrony.port, 2)
-    try:
-        daemon_factory([p.address for p in ps])
-        client = ChronoTickClient(shm_path)
-        assert client.wait_for_sync(10)
-        for p in ps:
-            p.faults.drop = 1.0
-        outage_end = time.monotonic() + 120
-        bounds = []
-        while time.monotonic() < outage_end:
-            r = client.get_time()
-            if time.monotonic() > outage_end - 110:  # past the FREE_RUNNING threshold
-                assert r.status == "FREE_RUNNING", r.status
-                ok, text = truthful(client)
-                assert ok, text
-                bounds.append(r.uncertainty_seconds)
-            time.sleep(1)
-        assert all(b2 >= b1 for b1, b2 in zip(bounds, bounds[1:], strict=False)), "the bound must only grow"
-        assert bounds[-1] > bounds[0]
-        for p in ps:
-            p.faults.drop = 0.0
-        t0 = time.monotonic()
-        assert client.wait_for_sync(20)
-        print(f"re-synchronised {time.monotonic() - t0:.2f} s after a 120 s outage")
-    finally:
-        for p in ps:
-            p.stop()
+    ps = make_proxies(2)
+    _, client = start_synced(daemon_factory, shm_path, [p.address for p in ps])
+    for p in ps:
+        p.faults.drop = 1.0
+    outage_end = time.monotonic() + 120
+    bounds = []
+    while time.monotonic() < outage_end:
+        r = client.get_time()
+        if time.monotonic() > outage_end - 110:  # past the FREE_RUNNING threshold
+            assert r.status == "FREE_RUNNING", r.status
+            ok, text = truthful(client)
+            assert ok, text
+            bounds.append(r.uncertainty_seconds)
+        time.sleep(1)
+    assert all(b2 >= b1 for b1, b2 in zip(bounds, bounds[1:], strict=False)), "the bound must only grow"
+    assert bounds[-1] > bounds[0]
+    for p in ps:
+        p.faults.drop = 0.0
+    t0 = time.monotonic()
+    assert client.wait_for_sync(20)
+    print(f"re-synchronised {time.monotonic() - t0:.2f} s after a 120 s outage")
