@@ -353,7 +353,7 @@ class ClockModel:
         for engine in self._engines:
             if ref is not None:
                 for p in engine.predictors:
-                    p.set_reference(ref.t0, ref.offset, ref.slope)
+                    p.set_reference(ref)
             engine.notify()
         self.estimate = self._build_estimate(h)
 

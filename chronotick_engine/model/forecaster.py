@@ -23,13 +23,14 @@ import os
 import threading
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
 import numpy as np
 
 from chronotick_engine.errors import ForecastBackendError
 from chronotick_engine.model.base import History
+from chronotick_engine.model.regression import LineFit
 from chronotick_engine.model.timesfm_backend import Forecast, TimesFMBackend
 
 log = logging.getLogger("chronotick.forecast")
@@ -47,15 +48,11 @@ class _Basis:
 
     t_last: float
     step: float
-    line_offset: float
-    line_slope: float
-
-    def line(self, t: float) -> float:
-        return self.line_offset + self.line_slope * (t - self.t_last)
+    line: LineFit | None  # None for the offset target, which forecasts the series itself
 
 
-def resample(t: np.ndarray, y: np.ndarray, context: int) -> tuple[np.ndarray, float, float] | None:
-    """(values on the grid, grid step, time of the last grid point), or None when too short."""
+def resample(t: np.ndarray, y: np.ndarray, context: int) -> tuple[np.ndarray, np.ndarray, float] | None:
+    """(grid times, values on the grid, grid step), newest last; None when too short."""
     if t.size < 2:
         return None
     step = float(np.median(np.diff(t)))
@@ -65,7 +62,7 @@ def resample(t: np.ndarray, y: np.ndarray, context: int) -> tuple[np.ndarray, fl
     if n < MIN_CONTEXT:
         return None
     grid = t[-1] - step * np.arange(n - 1, -1, -1)
-    return np.interp(grid, t, y), step, float(t[-1])
+    return grid, np.interp(grid, t, y), step
 
 
 class ForecastPredictor:
@@ -81,7 +78,7 @@ class ForecastPredictor:
         self.target = target
         self._t: deque[float] = deque(maxlen=context * 2)
         self._y: deque[float] = deque(maxlen=context * 2)
-        self._line = (0.0, 0.0, 0.0)  # (t0, offset, slope) of the reference line, latest
+        self._line: LineFit | None = None  # the classical reference line, latest
         self._lock = threading.Lock()
         self._forecast: Forecast | None = None
         self._basis: _Basis | None = None
@@ -106,9 +103,9 @@ class ForecastPredictor:
             if fresh:
                 self._pending = True
 
-    def set_reference(self, t0: float, offset: float, slope: float) -> None:
+    def set_reference(self, line: LineFit) -> None:
         with self._lock:
-            self._line = (t0, offset, slope)
+            self._line = line
 
     def reset(self) -> None:
         with self._lock:
@@ -127,10 +124,10 @@ class ForecastPredictor:
             self._y.extend(shifted)
             b = self._basis
             if b is not None:
-                if self.target == "offset":
+                if b.line is None:
                     self._forecast = _shift(self._forecast, -step_s)
                 else:
-                    self._basis = _Basis(b.t_last, b.step, b.line_offset - step_s, b.line_slope)
+                    self._basis = replace(b, line=replace(b.line, offset=b.line.offset - step_s))
 
     # scheduling -----------------------------------------------------------------------------------
 
@@ -148,13 +145,10 @@ class ForecastPredictor:
         r = resample(t, y, self.context)
         if r is None:
             return None
-        values, step, t_last = r
-        t0, off, slope = line
-        line_off = off + slope * (t_last - t0)
-        grid = t_last - step * np.arange(values.size - 1, -1, -1)
-        if self.target == "residual":
-            values = values - (line_off + slope * (grid - t_last))
-        return values, _Basis(t_last, step, line_off, slope)
+        grid, values, step = r
+        if self.target == "offset" or line is None:
+            return values, _Basis(float(grid[-1]), step, None)
+        return values - (line.offset + line.slope * (grid - line.t0)), _Basis(float(grid[-1]), step, line)
 
     def accept(self, forecast: Forecast, basis: _Basis) -> None:
         with self._lock:
@@ -179,7 +173,7 @@ class ForecastPredictor:
         point = float(np.interp(k, steps, f.point))
         q10 = float(np.interp(k, steps, f.q10))
         q90 = float(np.interp(k, steps, f.q90))
-        base = b.line(t) if self.target == "residual" else 0.0
+        base = b.line.predict(t) if b.line is not None else 0.0
         return base + point, base + q10, base + q90
 
     def predict(self, t: float) -> float:
@@ -187,7 +181,7 @@ class ForecastPredictor:
         return r[0] if r else math.nan
 
     def slope(self) -> float:
-        return self._line[2]
+        return self._line.slope if self._line is not None else 0.0
 
     def spread(self, t: float) -> float | None:
         """The model's own 1-sigma spread at t, from its q0.1 / q0.9 quantiles."""
