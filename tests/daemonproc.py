@@ -38,13 +38,14 @@ def write_config(
 
 
 class DaemonProc:
-    def __init__(self, config: Path, shm_path: str):
+    def __init__(self, config: Path, shm_path: str, env: dict[str, str] | None = None):
         self.shm_path = shm_path
         self.proc = subprocess.Popen(
             [str(BIN / "chronotick-daemon"), "--config", str(config), "--shm-path", shm_path, *ROOT_ARGS],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
+            env=env,
         )
 
     def status_file(self) -> dict:
@@ -62,11 +63,17 @@ class DaemonProc:
 
 @pytest.fixture
 def daemon_factory(tmp_path, shm_path):
-    """start(servers, extra="", **daemon_section) -> DaemonProc; every daemon is killed afterwards."""
+    """start(servers, extra="", timeout_s, env, **daemon_section) -> DaemonProc; all killed afterwards."""
     started: list[DaemonProc] = []
 
-    def start(servers: list[str], extra: str = "", timeout_s: float = 0.5, **daemon) -> DaemonProc:
-        d = DaemonProc(write_config(tmp_path, servers, extra, timeout_s, **daemon), shm_path)
+    def start(
+        servers: list[str],
+        extra: str = "",
+        timeout_s: float = 0.5,
+        env: dict[str, str] | None = None,
+        **daemon,
+    ) -> DaemonProc:
+        d = DaemonProc(write_config(tmp_path, servers, extra, timeout_s, **daemon), shm_path, env)
         started.append(d)
         return d
 

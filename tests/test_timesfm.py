@@ -13,7 +13,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 from conftest import BIN, TRACES
-from daemonproc import ROOT_ARGS, write_config
 
 from chronotick_engine import ChronoTickClient
 from chronotick_engine.config import parse_config
@@ -162,31 +161,21 @@ def test_missing_torch_replay_says_so_and_replays_classical(tmp_path):
 
 
 @pytest.mark.integration
-def test_daemon_without_torch_synchronises_classical_and_says_why(chrony, tmp_path, shm_path):
+def test_daemon_without_torch_synchronises_classical_and_says_why(chrony, tmp_path, daemon_factory, shm_path):
     extra = "short_term: {enabled: true, model_path: /nonexistent}\n"
-    config = write_config(tmp_path, [chrony.address], extra)
-    proc = subprocess.Popen(
-        [str(BIN / "chronotick-daemon"), "--config", str(config), "--shm-path", shm_path, *ROOT_ARGS],
-        env=_without_torch(tmp_path),
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        client = ChronoTickClient(shm_path)
-        assert client.wait_for_sync(10)
-        info = client.get_daemon_info()
-        assert info["models_ready"] is False
-        deadline = time.monotonic() + 5
-        while time.monotonic() < deadline:
-            models = json.loads(Path(shm_path + ".json").read_text())["models"]
-            if models["error"]:
-                break
-            time.sleep(0.2)
-        assert "TimesFM needs torch" in models["error"]
-    finally:
-        proc.terminate()
-        _, err = proc.communicate(timeout=15)
-    assert proc.returncode == 0
+    d = daemon_factory([chrony.address], extra, env=_without_torch(tmp_path))
+    client = ChronoTickClient(shm_path)
+    assert client.wait_for_sync(10)
+    assert client.get_daemon_info()["models_ready"] is False
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        models = d.status_file()["models"]
+        if models["error"]:
+            break
+        time.sleep(0.2)
+    assert "TimesFM needs torch" in models["error"]
+    assert d.stop() == 0
+    err = d.proc.stderr.read()
     assert "Traceback" not in err and "TimesFM needs torch" in err
 
 
