@@ -96,6 +96,11 @@ class ChronoTickClient:
             self._unc0_ns = max(MIN_UNCERTAINTY_NS, round(at_anchor * 1e9))
             self._source_name = snap.source.name.lower()
         self._status_name = effective_status(snap, mono_ns).name
+        if snap.source is Source.NONE or mono_ns > snap.void_after_mono_ns:
+            # Nothing to serve: the fast path must re-validate (and raise) on every read, even
+            # right after a status look refreshed this snapshot.
+            self._check_after_ns = 0
+            return snap
         fresh_until = snap.last_publish_mono_ns + int(freshness_grace_s(snap.publish_rate_hz) * 1e9)
         if mono_ns > fresh_until:
             fresh_until = mono_ns + RECHECK_NS

@@ -92,6 +92,26 @@ def test_no_estimate_is_an_error_not_a_time(shm_path):
         assert c.wait_for_sync(0.2) is False
 
 
+@pytest.mark.parametrize("look_first", ["get_daemon_info", "daemon_running", "status", "snapshot"])
+def test_a_status_look_never_arms_a_reading_of_nothing(shm_path, look_first):
+    """A status call just before a reading (as the MCP tools and `chronotick-client status` do)
+    must not let the reading skip validation: no estimate is an error, never a made-up time."""
+    with Publisher(shm_path) as pub:
+        pub.publish(synced_snapshot(source=Source.NONE, status=Status.WARMING_UP))
+        c = ChronoTickClient(shm_path)
+        getattr(c, look_first)()
+        with pytest.raises(NotReadyError, match="no estimate"):
+            c.get_time()
+        getattr(c, look_first)()
+        with pytest.raises(NotReadyError, match="no estimate"):
+            c.now_ns()
+        m = time.monotonic_ns()
+        pub.publish(synced_snapshot(last_publish_mono_ns=m - 10**9, void_after_mono_ns=m - 1))
+        getattr(c, look_first)()
+        with pytest.raises(NotReadyError, match="void"):
+            c.get_time()
+
+
 def test_missing_daemon(shm_path):
     c = ChronoTickClient(shm_path)
     assert c.status() is Status.UNKNOWN and not c.is_daemon_ready()
