@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import statistics
 import sys
 import time
@@ -216,6 +217,9 @@ def entry() -> int:
         return main()
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # `chronotick-client status | head`: the reader left, nothing is wrong
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except Exception as exc:  # a bug must still not show users a traceback
         print(f"chronotick-client: internal error: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 1
