@@ -92,6 +92,7 @@ class Daemon:
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._estimate: ClockEstimate | None = None
+        self._inherited: Snapshot | None = None
         self._last_sample_ns = 0
         self._samples_since_step = 0
         self._disrupted = False
@@ -163,6 +164,37 @@ class Daemon:
             self._burst_left = self.cfg.clock_measurement.ntp.burst_count
         self._wake.set()
         return step
+
+    def inherit(self, previous: Snapshot | None) -> bool:
+        """Serve a previous daemon's estimate, as FREE_RUNNING, until this one has its own.
+
+        A supervisor restart on the same segment would otherwise replace a usable model with
+        "no estimate" for the length of the first NTP round, and clients would raise. The old model
+        is taken only while it is within its own void time, from this boot (CLOCK_REALTIME -
+        CLOCK_MONOTONIC unchanged: a reboot or a clock step while no daemon ran breaks that), and
+        it keeps its own void time and last-NTP time, so its bounds go on widening honestly.
+        """
+        now = self.clock.monotonic_ns()
+        rm = self._real_minus_mono
+        if (
+            previous is None
+            or previous.source is Source.NONE
+            or rm is None
+            or not previous.last_publish_mono_ns <= now < previous.void_after_mono_ns
+            or abs(previous.anchor_real_ns - previous.anchor_mono_ns - rm) > STEP_THRESHOLD_NS
+        ):
+            return False
+        with self._lock:
+            self._inherited = previous
+        log.info(
+            "serving generation %d's estimate (FREE_RUNNING) until the first measurement",
+            previous.generation,
+        )
+        return True
+
+    def _inherited_at(self, now_ns: int) -> Snapshot | None:
+        prev = self._inherited
+        return prev if prev is not None and now_ns < prev.void_after_mono_ns else None
 
     # measurement -----------------------------------------------------------------------------------
 
@@ -267,7 +299,7 @@ class Daemon:
         if disrupted:
             return Status.DISRUPTED
         if est is None:
-            return Status.WARMING_UP
+            return Status.FREE_RUNNING if self._inherited_at(now_ns) else Status.WARMING_UP
         ntp = self.cfg.clock_measurement.ntp
         # A round lasts up to one timeout per try, on top of the wait between rounds.
         silence_limit = self.cfg.daemon.free_running_after_intervals * (
@@ -307,6 +339,21 @@ class Daemon:
             publish_rate_hz=st.rate_hz,
             avg_latency_ms=st.latency_ms,
         )
+        prev = self._inherited_at(now_ns) if est is None else None
+        if prev is not None:
+            common.update(void_after_mono_ns=prev.void_after_mono_ns, last_ntp_mono_ns=prev.last_ntp_mono_ns)
+            return Snapshot(
+                source=prev.source,
+                anchor_mono_ns=prev.anchor_mono_ns,
+                anchor_real_ns=prev.anchor_real_ns,
+                offset_s=prev.offset_s,
+                drift=prev.drift,
+                offset_unc_s=prev.offset_unc_s,
+                drift_unc=prev.drift_unc,
+                max_drift_rate=prev.max_drift_rate,
+                confidence=prev.confidence,
+                **common,
+            )
         if est is None:
             return Snapshot(
                 source=Source.NONE,
@@ -377,6 +424,7 @@ class Daemon:
     def run(self, publisher: Publisher) -> None:
         """Publish at cfg.daemon.freq_hz until stop(); measurement runs on its own thread."""
         period_ns = int(1e9 / self.cfg.daemon.freq_hz)
+        self.inherit(publisher.previous)
         measurer = threading.Thread(target=self._measure_loop, name="measure", daemon=True)
         measurer.start()
         next_tick = self.clock.monotonic_ns()

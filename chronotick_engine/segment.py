@@ -264,6 +264,9 @@ class Publisher:
         self.generation = _new_generation()
         self._seq = 0
         self._mm: mmap.mmap | None = None
+        # What the previous writer left in a reused segment (None for a new or unreadable one):
+        # a restarted daemon may serve it until it has an estimate of its own.
+        self.previous: Snapshot | None = None
         gid = _resolve_gid(group)
         self._lock_fd = self._take_lock(path + ".lock", mode)
         try:
@@ -276,6 +279,8 @@ class Publisher:
             finally:
                 os.close(fd)
             self._seq = SEQ.unpack_from(self._mm, SEQ_OFFSET)[0] & ~1
+            with contextlib.suppress(SegmentError):
+                self.previous = decode(bytes(self._mm), path)
         except BaseException:
             os.close(self._lock_fd)
             raise

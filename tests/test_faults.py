@@ -14,6 +14,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from dataclasses import replace
 
 import pytest
 from conftest import BIN
@@ -24,7 +25,7 @@ from chronotick_engine import ChronoTickClient
 from chronotick_engine.config import parse_config
 from chronotick_engine.daemon import Daemon
 from chronotick_engine.ntp import ClockSource, Exchange
-from chronotick_engine.segment import Status
+from chronotick_engine.segment import Publisher, Source, Status
 
 pytestmark = pytest.mark.integration
 
@@ -148,10 +149,12 @@ def test_all_servers_step_together_by_100ms(make_proxies, daemon_factory, shm_pa
     assert r.status == "SYNCHRONIZED" and abs(r.offset_correction - 0.1) <= r.uncertainty_seconds
 
 
-def test_sigkill_and_supervisor_restart_keep_clients_working(chrony, tmp_path, shm_path):
+def test_sigkill_and_supervisor_restart_keep_clients_working(make_proxies, tmp_path, shm_path):
     """A supervisor (systemd Restart=always) restarts a killed daemon on the same path: an existing
-    client never raises and is SYNCHRONIZED again on the new generation."""
-    config = write_config(tmp_path, [chrony.address])
+    client never raises, even while the new daemon has no measurement yet (its server is silent for
+    the first 2 s), and is SYNCHRONIZED again on the new generation."""
+    (proxy,) = make_proxies(1)
+    config = write_config(tmp_path, [proxy.address])
     first = DaemonProc(config, shm_path)
     second = None
     try:
@@ -159,14 +162,21 @@ def test_sigkill_and_supervisor_restart_keep_clients_working(chrony, tmp_path, s
         assert client.wait_for_sync(10)
         generation = client.get_daemon_info()["generation"]
         first.stop(signal.SIGKILL)
+        proxy.faults.drop = 1.0
         second = DaemonProc(config, shm_path)
-        deadline = time.monotonic() + 15
+        deadline = time.monotonic() + 2
+        seen_new = False
         while time.monotonic() < deadline:
             r = client.get_time()  # must never raise through the restart
-            if client.get_daemon_info()["generation"] != generation and r.status == "SYNCHRONIZED":
-                break
+            if client.get_daemon_info()["generation"] != generation:
+                seen_new = True
+                assert r.status == "FREE_RUNNING" and abs(r.offset_correction) <= r.uncertainty_seconds
+            time.sleep(0.05)
+        assert seen_new, "the restarted daemon never published"
+        proxy.faults.drop = 0.0
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline and client.get_time().status != "SYNCHRONIZED":
             time.sleep(0.1)
-        assert client.get_daemon_info()["generation"] != generation
         assert client.get_time().status == "SYNCHRONIZED"
     finally:
         if second is not None:
@@ -228,16 +238,22 @@ class SteppableClock(ClockSource):
         return time.time_ns() + self.step_ns
 
 
+def loopback_reference(
+    host: str, port: int, timeout: float, max_delay: float, clock: ClockSource
+) -> Exchange:
+    """An NTP exchange with a perfect server one loopback hop away from `clock`."""
+    mono = clock.monotonic_ns()
+    real = clock.realtime_ns()
+    return Exchange(f"{host}:{port}", (time.time_ns() - real) / 1e9, 1e-3, mono, real - mono, 2, 1e-3)
+
+
+STEP_CONFIG = {"clock_measurement": {"ntp": {"servers": ["a", "b", "c"], "burst_count": 4}}}
+
+
 def test_system_clock_step_is_detected_published_and_resynchronised():
     clock = SteppableClock()
-
-    def reference(host: str, port: int, timeout: float, max_delay: float, clock: ClockSource) -> Exchange:
-        mono = clock.monotonic_ns()
-        real = clock.realtime_ns()
-        return Exchange(f"{host}:{port}", (time.time_ns() - real) / 1e9, 1e-3, mono, real - mono, 2, 1e-3)
-
-    cfg = parse_config({"clock_measurement": {"ntp": {"servers": ["a", "b", "c"], "burst_count": 4}}})
-    d = Daemon(cfg, clock=clock, query_fn=reference)
+    cfg = parse_config(STEP_CONFIG)
+    d = Daemon(cfg, clock=clock, query_fn=loopback_reference)
     for _ in range(6):
         d.poll_once()
     assert d.current_status(clock.monotonic_ns()) == Status.SYNCHRONIZED
@@ -254,6 +270,43 @@ def test_system_clock_step_is_detected_published_and_resynchronised():
         d.poll_once()
     snap = d.snapshot(clock.monotonic_ns())
     assert snap.status == Status.SYNCHRONIZED and snap.offset_s == pytest.approx(-0.5, abs=2e-3)
+
+
+def test_restarted_daemon_serves_the_previous_estimate_until_its_own(tmp_path):
+    """The restart race: a new daemon on a reused segment must not replace a usable model with
+    "no estimate" before its first round, and must not inherit one it cannot vouch for."""
+    clock = SteppableClock()
+    cfg = parse_config(STEP_CONFIG)
+    old = Daemon(cfg, clock=clock, query_fn=loopback_reference)
+    for _ in range(6):
+        old.poll_once()
+    path = str(tmp_path / "seg")
+    with Publisher(path) as pub:
+        pub.publish(old.snapshot(clock.monotonic_ns()))
+    with Publisher(path) as pub:
+        previous = pub.previous
+    assert previous is not None and previous.source is Source.CLASSICAL
+
+    new = Daemon(cfg, clock=clock, query_fn=loopback_reference)
+    assert new.inherit(previous)
+    snap = new.snapshot(clock.monotonic_ns())
+    assert (snap.status, snap.source, snap.offset_s) == (
+        Status.FREE_RUNNING,
+        Source.CLASSICAL,
+        previous.offset_s,
+    )
+    assert snap.void_after_mono_ns == previous.void_after_mono_ns  # no fresh lease on old data
+    assert snap.last_ntp_mono_ns == previous.last_ntp_mono_ns and not snap.ntp_ready
+    new.poll_once()  # its own first measurement replaces the inherited model
+    assert new.snapshot(clock.monotonic_ns()).anchor_mono_ns != previous.anchor_mono_ns
+
+    # Nothing to vouch for: no estimate, past its void time, or the clock stepped while no daemon ran.
+    assert not Daemon(cfg, clock=clock).inherit(replace(previous, source=Source.NONE))
+    assert not Daemon(cfg, clock=clock).inherit(replace(previous, void_after_mono_ns=clock.monotonic_ns()))
+    clock.step_ns = 50_000_000
+    stepped = Daemon(cfg, clock=clock)
+    assert not stepped.inherit(previous)
+    assert stepped.snapshot(clock.monotonic_ns()).source is Source.NONE
 
 
 # ------------------------------------------------------------------------------------- security
