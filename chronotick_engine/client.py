@@ -19,7 +19,11 @@ from chronotick_engine.segment import DEFAULT_PATH, SegmentReader, Snapshot, Sou
 
 MAX_FUTURE_SECONDS = 3600.0
 MIN_UNCERTAINTY_NS = 1_000  # never claim a perfect clock
-RECHECK_NS = 100_000_000  # while stale, look for a replaced segment at most every 100 ms
+# Look for a replaced segment file at most every 100 ms: a stat() releases the GIL, and in a threaded
+# host (an MCP server's stdin reader) taking it back can cost a hundred microseconds. A restarted
+# daemon reuses the file in place, so replacement is rare, and until it is seen the old mapping still
+# serves a model within its own bounds.
+RECHECK_NS = 100_000_000
 # The fast path re-validates the segment at most this long after its last check: a new publish is
 # seen within 1 ms, and until then the previous model (still within its own bounds) serves.
 REVALIDATE_NS = 1_000_000
@@ -75,6 +79,7 @@ class ChronoTickClient:
         self._unc0_ns = 0
         self._rate = 0.0
         self._check_after_ns = 0
+        self._replace_check_ns = 0
         self._status_name = Status.UNKNOWN.name
         self._source_name = Source.NONE.name.lower()
 
@@ -82,7 +87,8 @@ class ChronoTickClient:
 
     def _refresh(self, mono_ns: int) -> Snapshot:
         reader = self._reader
-        if self._snap is not None and mono_ns > self._check_after_ns:
+        if self._snap is not None and mono_ns > self._replace_check_ns:
+            self._replace_check_ns = mono_ns + RECHECK_NS
             reader.remap_if_replaced()
         snap = reader.read()
         if snap is not self._snap:
@@ -268,6 +274,7 @@ class ChronoTickClient:
         self._reader.close()
         self._snap = None
         self._check_after_ns = 0
+        self._replace_check_ns = 0
 
     def __enter__(self) -> ChronoTickClient:
         return self

@@ -167,6 +167,26 @@ def test_replaced_file_is_remapped(shm_path):
         assert c.get_time().offset_correction == pytest.approx(0.5, abs=1e-3)
 
 
+def test_replacement_is_looked_for_at_most_every_100_ms(shm_path, monkeypatch):
+    """An MCP server reads once per call, each more than 1 ms apart: that must not cost a stat()
+    (which releases the GIL) per call, only one per 100 ms."""
+    import chronotick_engine.segment as segment
+
+    stats = []
+    real_stat = os.stat
+    monkeypatch.setattr(segment.os, "stat", lambda *a, **k: stats.append(a) or real_stat(*a, **k))
+    with Publisher(shm_path) as pub:
+        pub.publish(synced_snapshot())
+        c = ChronoTickClient(shm_path)
+        start = time.monotonic()
+        calls = 0
+        while time.monotonic() - start < 0.05:
+            c.get_time()
+            calls += 1
+            time.sleep(0.0015)
+    assert calls >= 10 and len(stats) <= 1, (calls, len(stats))
+
+
 def test_reader_exit_leaves_segment(shm_path):
     with Publisher(shm_path) as pub:
         pub.publish(synced_snapshot())
