@@ -21,6 +21,10 @@ from chronotick_engine.segment import default_path
 from chronotick_mcp import tools
 
 _ANNOTATIONS = ToolAnnotations(read_only_hint=True, idempotent_hint=True, open_world_hint=False)
+# The SDK re-checks each input schema against its metaschema on every call (jsonschema.validate):
+# against 2020-12, the default dialect, that costs ~0.6 ms a call; against draft-07 ~0.1 ms. Our
+# schemas use nothing newer than draft-07, the dialect most MCP servers already declare.
+_DIALECT = {"$schema": "http://json-schema.org/draft-07/schema#"}
 _client: ChronoTickClient | None = None
 
 
@@ -44,6 +48,7 @@ def _reply(produce: Callable[[ChronoTickClient], BaseModel]) -> dict[str, Any]:
     "get_time",
     tools.GET_TIME_DESCRIPTION,
     {
+        **_DIALECT,
         "type": "object",
         "properties": {
             "timezone": {"type": ["string", "null"], "description": "IANA zone for iso; default UTC"}
@@ -59,7 +64,7 @@ async def get_time(args: dict[str, Any]) -> dict[str, Any]:
 @tool(
     "get_daemon_status",
     tools.STATUS_DESCRIPTION,
-    {"type": "object", "properties": {}, "additionalProperties": False},
+    {**_DIALECT, "type": "object", "properties": {}, "additionalProperties": False},
     annotations=_ANNOTATIONS,
 )
 async def get_daemon_status(args: dict[str, Any]) -> dict[str, Any]:
@@ -70,6 +75,7 @@ async def get_daemon_status(args: dict[str, Any]) -> dict[str, Any]:
     "get_time_with_future_uncertainty",
     tools.FUTURE_DESCRIPTION,
     {
+        **_DIALECT,
         "type": "object",
         "properties": {"future_seconds": {"type": "number", "minimum": 0, "maximum": 3600}},
         "required": ["future_seconds"],

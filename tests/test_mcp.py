@@ -154,7 +154,10 @@ async def test_sdk_tools_in_process(publisher, shm_path, monkeypatch):
         r = await s.call_tool("get_time", {})
         data = json.loads(r.content[0].text)  # valid JSON, the same fields as the stdio tool
         assert set(data) >= TIME_FIELDS
-        r = await s.call_tool("get_time_with_future_uncertainty", {"future_seconds": 7200})
+        for bad in ({"future_seconds": 7200}, {"future_seconds": "soon"}, {"future_seconds": -1}, {}):
+            r = await s.call_tool("get_time_with_future_uncertainty", bad)
+            assert r.is_error and len(r.content[0].text.splitlines()) == 1, bad
+        r = await s.call_tool("get_time", {"timezone": 5})
         assert r.is_error
 
 
