@@ -170,15 +170,18 @@ class Daemon:
 
         A supervisor restart on the same segment would otherwise replace a usable model with
         "no estimate" for the length of the first NTP round, and clients would raise. The old model
-        is taken only while it is within its own void time, from this boot (CLOCK_REALTIME -
-        CLOCK_MONOTONIC unchanged: a reboot or a clock step while no daemon ran breaks that), and
-        it keeps its own void time and last-NTP time, so its bounds go on widening honestly.
+        is taken only from a daemon that vouched for it (SYNCHRONIZED or FREE_RUNNING, not
+        DISRUPTED or warming up), while it is within its own void time, and from this boot
+        (CLOCK_REALTIME - CLOCK_MONOTONIC unchanged: a reboot or a clock step while no daemon ran
+        breaks that). It keeps its own void time and last-NTP time, so its bounds go on widening
+        honestly.
         """
         now = self.clock.monotonic_ns()
         rm = self._real_minus_mono
         if (
             previous is None
             or previous.source is Source.NONE
+            or previous.status not in (Status.SYNCHRONIZED, Status.FREE_RUNNING)
             or rm is None
             or not previous.last_publish_mono_ns <= now < previous.void_after_mono_ns
             or abs(previous.anchor_real_ns - previous.anchor_mono_ns - rm) > STEP_THRESHOLD_NS

@@ -300,8 +300,10 @@ def test_restarted_daemon_serves_the_previous_estimate_until_its_own(tmp_path):
     new.poll_once()  # its own first measurement replaces the inherited model
     assert new.snapshot(clock.monotonic_ns()).anchor_mono_ns != previous.anchor_mono_ns
 
-    # Nothing to vouch for: no estimate, past its void time, or the clock stepped while no daemon ran.
+    # Nothing to vouch for: no estimate, a disrupted one, past its void time, or the clock stepped
+    # while no daemon ran.
     assert not Daemon(cfg, clock=clock).inherit(replace(previous, source=Source.NONE))
+    assert not Daemon(cfg, clock=clock).inherit(replace(previous, status=Status.DISRUPTED))
     assert not Daemon(cfg, clock=clock).inherit(replace(previous, void_after_mono_ns=clock.monotonic_ns()))
     clock.step_ns = 50_000_000
     stepped = Daemon(cfg, clock=clock)
