@@ -16,7 +16,7 @@ import os
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Protocol
 
 import numpy as np
@@ -344,19 +344,9 @@ class Daemon:
         )
         prev = self._inherited_at(now_ns) if est is None else None
         if prev is not None:
-            common.update(void_after_mono_ns=prev.void_after_mono_ns, last_ntp_mono_ns=prev.last_ntp_mono_ns)
-            return Snapshot(
-                source=prev.source,
-                anchor_mono_ns=prev.anchor_mono_ns,
-                anchor_real_ns=prev.anchor_real_ns,
-                offset_s=prev.offset_s,
-                drift=prev.drift,
-                offset_unc_s=prev.offset_unc_s,
-                drift_unc=prev.drift_unc,
-                max_drift_rate=prev.max_drift_rate,
-                confidence=prev.confidence,
-                **common,
-            )
+            # The predecessor's model with its own void and last-NTP times; this daemon's heartbeat.
+            del common["void_after_mono_ns"], common["last_ntp_mono_ns"]
+            return replace(prev, seq=0, **common)
         if est is None:
             return Snapshot(
                 source=Source.NONE,
