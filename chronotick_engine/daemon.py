@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import math
 import os
 import threading
 import time
@@ -60,16 +61,17 @@ class _PublishStats:
     latency_ms: float = 0.0
     last_ns: int = 0
     # |actual - nominal| publish period of the last 1024 ticks, a ring the publish loop writes
-    # without locking (a numpy copy is one call under the GIL, unlike iterating a deque).
-    period_errors_ms: np.ndarray = field(default_factory=lambda: np.full(1024, np.nan))
+    # without locking (a list copy is one call under the GIL, unlike iterating a deque; a list
+    # store is cheaper than a numpy one on the cold cache of each wake-up).
+    period_errors_ms: list[float] = field(default_factory=lambda: [math.nan] * 1024)
     periods: int = 0
 
     def add_period_error(self, ms: float) -> None:
-        self.period_errors_ms[self.periods % self.period_errors_ms.size] = ms
+        self.period_errors_ms[self.periods & 1023] = ms
         self.periods += 1
 
     def jitter_p99_ms(self) -> float | None:
-        errs = self.period_errors_ms.copy()
+        errs = np.array(self.period_errors_ms[:])
         errs = errs[np.isfinite(errs)]
         return round(float(np.percentile(errs, 99)), 4) if errs.size else None
 
@@ -101,6 +103,10 @@ class Daemon:
         self._start_ns = clock.monotonic_ns()
         self._real_minus_mono = self._read_real_minus_mono()
         self._stats = _PublishStats()
+        self._base: Snapshot | None = None
+        self._base_key: tuple = ()
+        self._base_until_ns = 0
+        self._base_void_fixed = False
         self.forecast: ForecastStatus = ForecastStatus()
         self.status_path = cfg.daemon.shm_path + ".json"
         self._pool = ThreadPoolExecutor(max_workers=max(1, len(self.servers)), thread_name_prefix="ntp")
@@ -299,6 +305,14 @@ class Daemon:
 
     # status ----------------------------------------------------------------------------------------
 
+    def _silence_limit_s(self) -> float:
+        """How long without an accepted sample before SYNCHRONIZED turns FREE_RUNNING."""
+        ntp = self.cfg.clock_measurement.ntp
+        # A round lasts up to one timeout per try, on top of the wait between rounds.
+        return self.cfg.daemon.free_running_after_intervals * (
+            self._interval_s + ntp.timeout_seconds * (ntp.retries + 1)
+        )
+
     def current_status(self, now_ns: int) -> Status:
         with self._lock:
             est, disrupted = self._estimate, self._disrupted
@@ -307,12 +321,7 @@ class Daemon:
             return Status.DISRUPTED
         if est is None:
             return Status.FREE_RUNNING if self._inherited_at(now_ns) else Status.WARMING_UP
-        ntp = self.cfg.clock_measurement.ntp
-        # A round lasts up to one timeout per try, on top of the wait between rounds.
-        silence_limit = self.cfg.daemon.free_running_after_intervals * (
-            self._interval_s + ntp.timeout_seconds * (ntp.retries + 1)
-        )
-        if (now_ns - last) / 1e9 > silence_limit:
+        if (now_ns - last) / 1e9 > self._silence_limit_s():
             return Status.FREE_RUNNING
         if self.model.accepted < self.cfg.estimator.min_samples:
             return Status.WARMING_UP
@@ -418,27 +427,68 @@ class Daemon:
 
     # publication -----------------------------------------------------------------------------------
 
+    def _heartbeat_base(self, now_ns: int) -> Snapshot:
+        """snapshot(now), rebuilt only when an input changed or its status may have turned with
+        time (SYNCHRONIZED to FREE_RUNNING, an inherited model going void); the publish loop adds
+        the heartbeat fields of each tick. The inputs are read without the lock: a torn read only
+        makes the key differ, and the next tick rebuilds."""
+        key = (
+            self._estimate,
+            self._inherited,
+            self._disrupted,
+            self._real_minus_mono,
+            self._last_sample_ns,
+            self._interval_s,
+            self.model.accepted,
+            self.forecast.ready,
+        )
+        if key == self._base_key and now_ns < self._base_until_ns and self._base is not None:
+            return self._base
+        base = self.snapshot(now_ns)
+        self._base_void_fixed = False
+        if base.source is Source.NONE:
+            until = now_ns  # its anchor is "now": rebuild every tick until there is a model
+        elif self._estimate is None:
+            until = base.void_after_mono_ns  # an inherited model, until it is void
+            self._base_void_fixed = True
+        elif base.status in (Status.SYNCHRONIZED, Status.WARMING_UP):
+            until = self._last_sample_ns + int(self._silence_limit_s() * 1e9) + 1
+        else:
+            until = 1 << 62  # FREE_RUNNING or DISRUPTED end only with a new input
+        self._base, self._base_key, self._base_until_ns = base, key, until
+        return base
+
     def run(self, publisher: Publisher) -> None:
         """Publish at cfg.daemon.freq_hz until stop(); measurement runs on its own thread."""
         period_ns = int(1e9 / self.cfg.daemon.freq_hz)
+        void_after_ns = int(self.cfg.daemon.void_after_seconds * 1e9)
         self.inherit(publisher.previous)
         measurer = threading.Thread(target=self._measure_loop, name="measure", daemon=True)
         measurer.start()
         next_tick = self.clock.monotonic_ns()
         st = self._stats
+        # Bound once: each lookup is paid again on every wake-up, on a cold cache.
+        stopped, mono, perf = self._stop.is_set, self.clock.monotonic_ns, time.perf_counter_ns
+        check_step, base_at, heartbeat = (
+            self.check_clock_step,
+            self._heartbeat_base,
+            publisher.publish_heartbeat,
+        )
         try:
-            while not self._stop.is_set():
-                t0 = time.perf_counter_ns()
-                now = self.clock.monotonic_ns()
-                self.check_clock_step()
-                publisher.publish(self.snapshot(now))
+            while not stopped():
+                t0 = perf()
+                now = mono()
+                check_step()
+                base = base_at(now)
+                void_after = base.void_after_mono_ns if self._base_void_fixed else now + void_after_ns
+                heartbeat(base, now, void_after, st.count, st.rate_hz, st.latency_ms)
                 st.count += 1
                 if st.last_ns:
                     st.add_period_error(abs(now - st.last_ns - period_ns) / 1e6)
                     inst = 1e9 / max(1, now - st.last_ns)
                     st.rate_hz = inst if st.rate_hz == 0 else 0.99 * st.rate_hz + 0.01 * inst
                 st.last_ns = now
-                st.latency_ms = 0.99 * st.latency_ms + 0.01 * (time.perf_counter_ns() - t0) / 1e6
+                st.latency_ms = 0.99 * st.latency_ms + 0.01 * (perf() - t0) / 1e6
                 next_tick += period_ns
                 delay = next_tick - time.monotonic_ns()
                 if delay < -10 * period_ns:  # fell far behind (suspended, starved): do not burst to catch up

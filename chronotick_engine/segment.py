@@ -137,13 +137,13 @@ def _clamp(value: int, top: int) -> int:
     return max(0, min(top, value))
 
 
-def encode_body(s: Snapshot, generation: int | None = None) -> bytes:
-    """The 108 body bytes; `generation` overrides the snapshot's (the publisher stamps its own)."""
-    return BODY.pack(
+def _model_fields(s: Snapshot, generation: int) -> tuple:
+    """Body fields 0-11 (status through confidence): what changes only with the model or status."""
+    return (
         int(s.status),
         int(s.source),
         int(s.flags),
-        s.generation if generation is None else generation,
+        generation,
         s.anchor_mono_ns,
         s.anchor_real_ns,
         s.offset_s,
@@ -152,14 +152,45 @@ def encode_body(s: Snapshot, generation: int | None = None) -> bytes:
         s.drift_unc,
         s.max_drift_rate,
         s.confidence,
+    )
+
+
+def _pack_body(
+    model: tuple,
+    void_after_mono_ns: int,
+    last_publish_mono_ns: int,
+    last_ntp_mono_ns: int,
+    daemon_start_mono_ns: int,
+    publish_count: int,
+    sample_count: int,
+    publish_rate_hz: float,
+    avg_latency_ms: float,
+) -> bytes:
+    return BODY.pack(
+        *model,
+        void_after_mono_ns,
+        last_publish_mono_ns,
+        last_ntp_mono_ns,
+        daemon_start_mono_ns,
+        publish_count,
+        _clamp(sample_count, _U32_MAX),
+        _clamp(round(publish_rate_hz * 10), _U16_MAX),
+        _clamp(round(avg_latency_ms * 1000), _U16_MAX),
+    )
+
+
+def encode_body(s: Snapshot, generation: int | None = None) -> bytes:
+    """The 108 body bytes; `generation` overrides the snapshot's (the publisher stamps its own)."""
+    return _pack_body(
+        _model_fields(s, s.generation if generation is None else generation),
         s.void_after_mono_ns,
         s.last_publish_mono_ns,
         s.last_ntp_mono_ns,
         s.daemon_start_mono_ns,
         s.publish_count,
-        _clamp(s.sample_count, _U32_MAX),
-        _clamp(round(s.publish_rate_hz * 10), _U16_MAX),
-        _clamp(round(s.avg_latency_ms * 1000), _U16_MAX),
+        s.sample_count,
+        s.publish_rate_hz,
+        s.avg_latency_ms,
     )
 
 
@@ -267,6 +298,10 @@ class Publisher:
         # What the previous writer left in a reused segment (None for a new or unreadable one):
         # a restarted daemon may serve it until it has an estimate of its own.
         self.previous: Snapshot | None = None
+        self._heartbeat_base: Snapshot | None = None
+        self._heartbeat_model: tuple = ()
+        self._heartbeat_mid: tuple = ()
+        self._heartbeat_samples = 0
         gid = _resolve_gid(group)
         self._lock_fd = self._take_lock(path + ".lock", mode)
         try:
@@ -359,10 +394,46 @@ class Publisher:
 
     def publish(self, snapshot: Snapshot) -> None:
         """Seqlock write: odd sequence, body and checksum, then the next even sequence."""
+        self._write(encode_body(snapshot, self.generation))
+
+    def publish_heartbeat(
+        self,
+        base: Snapshot,
+        now_mono_ns: int,
+        void_after_mono_ns: int,
+        publish_count: int,
+        publish_rate_hz: float,
+        avg_latency_ms: float,
+    ) -> None:
+        """Publish `base` with this tick's heartbeat fields, as publish() would a copy of it.
+
+        The daemon's publish loop runs this 100-1000 times a second while the model changes every
+        few seconds: it re-packs the model fields only when handed a different `base`. On a cold
+        cache a wake-up's work is what costs the daemon its CPU share.
+        """
+        if base is not self._heartbeat_base:
+            self._heartbeat_base = base
+            # encode_body's order, split around the heartbeat fields (a test holds them equal)
+            self._heartbeat_model = _model_fields(base, self.generation)
+            self._heartbeat_mid = (base.last_ntp_mono_ns, base.daemon_start_mono_ns)
+            self._heartbeat_samples = _clamp(base.sample_count, _U32_MAX)
+        self._write(
+            BODY.pack(
+                *self._heartbeat_model,
+                void_after_mono_ns,
+                now_mono_ns,
+                *self._heartbeat_mid,
+                publish_count,
+                self._heartbeat_samples,
+                min(round(publish_rate_hz * 10), _U16_MAX),
+                min(round(avg_latency_ms * 1000), _U16_MAX),
+            )
+        )
+
+    def _write(self, body: bytes) -> None:
         mm = self._mm
         if mm is None:
             raise PublisherError("publisher is closed")
-        body = encode_body(snapshot, self.generation)
         self._seq += 2
         final = SEQ.pack(self._seq)
         mm[SEQ_OFFSET:CRC_OFFSET] = SEQ.pack(self._seq - 1)

@@ -25,7 +25,7 @@ from chronotick_engine import ChronoTickClient
 from chronotick_engine.config import parse_config
 from chronotick_engine.daemon import Daemon
 from chronotick_engine.ntp import ClockSource, Exchange
-from chronotick_engine.segment import Publisher, Source, Status
+from chronotick_engine.segment import Publisher, Snapshot, Source, Status
 
 pytestmark = pytest.mark.integration
 
@@ -309,6 +309,47 @@ def test_restarted_daemon_serves_the_previous_estimate_until_its_own(tmp_path):
     stepped = Daemon(cfg, clock=clock)
     assert not stepped.inherit(previous)
     assert stepped.snapshot(clock.monotonic_ns()).source is Source.NONE
+
+
+def test_heartbeat_publication_equals_a_full_snapshot(tmp_path):
+    """The publish loop re-packs the model only when it changes; every tick must still carry
+    exactly what publishing snapshot(now) would: through synchronisation, a silence long enough to
+    turn FREE_RUNNING, and back."""
+    from chronotick_engine.segment import decode
+
+    clock = SteppableClock()
+    d = Daemon(parse_config(STEP_CONFIG), clock=clock, query_fn=loopback_reference)
+    fast, full = Publisher(str(tmp_path / "fast")), Publisher(str(tmp_path / "full"))
+    full.generation = fast.generation
+    void_ns = int(d.cfg.daemon.void_after_seconds * 1e9)
+
+    def same(now: int) -> Snapshot:
+        base = d._heartbeat_base(now)
+        void = base.void_after_mono_ns if d._base_void_fixed else now + void_ns
+        fast.publish_heartbeat(base, now, void, d._stats.count, d._stats.rate_hz, d._stats.latency_ms)
+        full.publish(d.snapshot(now))
+        a, b = (decode(bytes(p._mm)) for p in (fast, full))
+        assert a == b, (a, b)
+        d._stats.count += 1
+        d._stats.rate_hz, d._stats.latency_ms = 99.5 + d._stats.count % 3, 0.01 * d._stats.count
+        return a
+
+    try:
+        seen = [same(clock.monotonic_ns()).status]  # no model yet
+        for _ in range(6):
+            d.poll_once()
+            seen.append(same(clock.monotonic_ns()).status)
+        seen.append(same(clock.monotonic_ns() + 1000).status)  # unchanged inputs: the cached model
+        later = clock.monotonic_ns() + int(d._silence_limit_s() * 1e9) + 1_000_000
+        seen.append(same(later).status)
+        seen.append(same(later + 10**9).status)
+        d.poll_once()
+        seen.append(same(clock.monotonic_ns()).status)
+        assert seen[0] is Status.WARMING_UP and Status.SYNCHRONIZED in seen
+        assert seen[-3:-1] == [Status.FREE_RUNNING, Status.FREE_RUNNING] and seen[-1] is Status.SYNCHRONIZED
+    finally:
+        fast.close()
+        full.close()
 
 
 # ------------------------------------------------------------------------------------- security
