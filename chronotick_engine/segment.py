@@ -155,42 +155,18 @@ def _model_fields(s: Snapshot, generation: int) -> tuple:
     )
 
 
-def _pack_body(
-    model: tuple,
-    void_after_mono_ns: int,
-    last_publish_mono_ns: int,
-    last_ntp_mono_ns: int,
-    daemon_start_mono_ns: int,
-    publish_count: int,
-    sample_count: int,
-    publish_rate_hz: float,
-    avg_latency_ms: float,
-) -> bytes:
-    return BODY.pack(
-        *model,
-        void_after_mono_ns,
-        last_publish_mono_ns,
-        last_ntp_mono_ns,
-        daemon_start_mono_ns,
-        publish_count,
-        _clamp(sample_count, _U32_MAX),
-        _clamp(round(publish_rate_hz * 10), _U16_MAX),
-        _clamp(round(avg_latency_ms * 1000), _U16_MAX),
-    )
-
-
 def encode_body(s: Snapshot, generation: int | None = None) -> bytes:
     """The 108 body bytes; `generation` overrides the snapshot's (the publisher stamps its own)."""
-    return _pack_body(
-        _model_fields(s, s.generation if generation is None else generation),
+    return BODY.pack(
+        *_model_fields(s, s.generation if generation is None else generation),
         s.void_after_mono_ns,
         s.last_publish_mono_ns,
         s.last_ntp_mono_ns,
         s.daemon_start_mono_ns,
         s.publish_count,
-        s.sample_count,
-        s.publish_rate_hz,
-        s.avg_latency_ms,
+        _clamp(s.sample_count, _U32_MAX),
+        _clamp(round(s.publish_rate_hz * 10), _U16_MAX),
+        _clamp(round(s.avg_latency_ms * 1000), _U16_MAX),
     )
 
 
