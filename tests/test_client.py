@@ -191,7 +191,8 @@ def test_reader_exit_leaves_segment(shm_path):
         pub.publish(synced_snapshot())
         code = f"from chronotick_engine import ChronoTickClient; print(ChronoTickClient({shm_path!r}).get_time().status)"
         out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=30)
-        assert out.stdout.strip() == "SYNCHRONIZED"
+        # FREE_RUNNING when the interpreter took longer to start than the freshness grace
+        assert out.returncode == 0 and out.stdout.strip() in {"SYNCHRONIZED", "FREE_RUNNING"}, out
         assert os.path.exists(shm_path)
 
 

@@ -44,6 +44,24 @@ def fresh(pub):
     pub.publish(synced_snapshot(last_publish_mono_ns=m, void_after_mono_ns=m + 30 * 10**9))
 
 
+@pytest.fixture
+def live_publisher(publisher):
+    """Keep the segment fresh from a thread, as a daemon would: a test that makes several calls must
+    not depend on finishing within the freshness grace on a slow machine."""
+    stop = threading.Event()
+
+    def beat() -> None:
+        while not stop.is_set():
+            fresh(publisher)
+            stop.wait(0.01)
+
+    t = threading.Thread(target=beat, daemon=True)
+    t.start()
+    yield publisher
+    stop.set()
+    t.join()
+
+
 async def test_list_tools_schemas_and_annotations(shm_path):
     async with Client(build_server(shm_path)) as c:
         tools = {t.name: t for t in await c.list_tools()}
@@ -56,8 +74,7 @@ async def test_list_tools_schemas_and_annotations(shm_path):
     assert fs["minimum"] == 0 and fs["maximum"] == 3600
 
 
-async def test_every_tool(publisher, shm_path):
-    fresh(publisher)
+async def test_every_tool(live_publisher, shm_path):
     async with Client(build_server(shm_path)) as c:
         r = await c.call_tool("get_time", {"timezone": "Asia/Tokyo"})
         assert set(r.structured_content) >= TIME_FIELDS and r.structured_content["iso"].endswith("+09:00")
@@ -81,8 +98,7 @@ async def test_every_tool(publisher, shm_path):
         ("get_time_with_future_uncertainty", {"future_seconds": [1]}, "invalid argument"),
     ],
 )
-async def test_bad_arguments_are_one_line_errors(publisher, shm_path, tool, args, message):
-    fresh(publisher)
+async def test_bad_arguments_are_one_line_errors(live_publisher, shm_path, tool, args, message):
     async with Client(build_server(shm_path)) as c:
         r = await c.call_tool(tool, args, raise_on_error=False)
         assert r.is_error and message in r.content[0].text and "\n" not in r.content[0].text
@@ -135,14 +151,13 @@ async def test_stdio_env_var_path(publisher, shm_path):
         assert r.structured_content["measurement_count"] == 12  # it read the segment the variable names
 
 
-async def test_sdk_tools_in_process(publisher, shm_path, monkeypatch):
+async def test_sdk_tools_in_process(live_publisher, shm_path, monkeypatch):
     pytest.importorskip("claude_agent_sdk")
     from mcp import Client as McpClient
 
     from chronotick_mcp.sdk import create_chronotick_server
 
     monkeypatch.setenv("CHRONOTICK_SHM_PATH", shm_path)
-    fresh(publisher)
     server = create_chronotick_server()
     assert server["type"] == "sdk" and server["name"] == "chronotick"
     async with McpClient(server["instance"]) as s:
@@ -162,23 +177,6 @@ async def test_sdk_tools_in_process(publisher, shm_path, monkeypatch):
 
 
 INSPECTOR = REPO / ".tools" / "node_modules" / ".bin" / "mcp-inspector"
-
-
-@pytest.fixture
-def live_publisher(publisher):
-    """Keep the segment fresh from a thread, as a daemon would, for clients in other processes."""
-    stop = threading.Event()
-
-    def beat() -> None:
-        while not stop.is_set():
-            fresh(publisher)
-            stop.wait(0.01)
-
-    t = threading.Thread(target=beat, daemon=True)
-    t.start()
-    yield publisher
-    stop.set()
-    t.join()
 
 
 def inspector(shm_path: str, *args: str, exit_code: int = 0) -> dict:
