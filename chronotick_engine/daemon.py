@@ -106,7 +106,8 @@ class Daemon:
         self._base: Snapshot | None = None
         self._base_key: tuple = ()
         self._base_until_ns = 0
-        self._base_void_fixed = False
+        self._base_void_after_ns: int | None = None  # an inherited model's own; None: now + void
+        self._void_after_ns = int(cfg.daemon.void_after_seconds * 1e9)
         self.forecast: ForecastStatus = ForecastStatus()
         self.status_path = cfg.daemon.shm_path + ".json"
         self._pool = ThreadPoolExecutor(max_workers=max(1, len(self.servers)), thread_name_prefix="ntp")
@@ -346,7 +347,7 @@ class Daemon:
             generation=0,
             status=status,
             flags=flags,
-            void_after_mono_ns=now_ns + int(self.cfg.daemon.void_after_seconds * 1e9),
+            void_after_mono_ns=now_ns + self._void_after_ns,
             last_publish_mono_ns=now_ns,
             last_ntp_mono_ns=last_ntp,
             daemon_start_mono_ns=self._start_ns,
@@ -427,11 +428,12 @@ class Daemon:
 
     # publication -----------------------------------------------------------------------------------
 
-    def _heartbeat_base(self, now_ns: int) -> Snapshot:
-        """snapshot(now), rebuilt only when an input changed or its status may have turned with
-        time (SYNCHRONIZED to FREE_RUNNING, an inherited model going void); the publish loop adds
-        the heartbeat fields of each tick. The inputs are read without the lock: a torn read only
-        makes the key differ, and the next tick rebuilds."""
+    def _heartbeat_base(self, now_ns: int) -> tuple[Snapshot, int]:
+        """(snapshot(now), this tick's void time). The snapshot is rebuilt only when an input
+        changed or its status may have turned with time (SYNCHRONIZED to FREE_RUNNING, an
+        inherited model going void); the publish loop adds the heartbeat fields of each tick. The
+        inputs are read without the lock: a torn read only makes the key differ, and the next tick
+        rebuilds."""
         key = (
             self._estimate,
             self._inherited,
@@ -442,15 +444,19 @@ class Daemon:
             self.model.accepted,
             self.forecast.ready,
         )
-        if key == self._base_key and now_ns < self._base_until_ns and self._base is not None:
-            return self._base
+        base = self._base
+        if base is None or key != self._base_key or now_ns >= self._base_until_ns:
+            base = self._rebuild_base(now_ns, key)
+        fixed = self._base_void_after_ns
+        return base, now_ns + self._void_after_ns if fixed is None else fixed
+
+    def _rebuild_base(self, now_ns: int, key: tuple) -> Snapshot:
         base = self.snapshot(now_ns)
-        self._base_void_fixed = False
+        self._base_void_after_ns = None
         if base.source is Source.NONE:
             until = now_ns  # its anchor is "now": rebuild every tick until there is a model
         elif self._estimate is None:
-            until = base.void_after_mono_ns  # an inherited model, until it is void
-            self._base_void_fixed = True
+            until = self._base_void_after_ns = base.void_after_mono_ns  # inherited: until it is void
         elif base.status in (Status.SYNCHRONIZED, Status.WARMING_UP):
             until = self._last_sample_ns + int(self._silence_limit_s() * 1e9) + 1
         else:
@@ -461,7 +467,6 @@ class Daemon:
     def run(self, publisher: Publisher) -> None:
         """Publish at cfg.daemon.freq_hz until stop(); measurement runs on its own thread."""
         period_ns = int(1e9 / self.cfg.daemon.freq_hz)
-        void_after_ns = int(self.cfg.daemon.void_after_seconds * 1e9)
         self.inherit(publisher.previous)
         measurer = threading.Thread(target=self._measure_loop, name="measure", daemon=True)
         measurer.start()
@@ -479,8 +484,7 @@ class Daemon:
                 t0 = perf()
                 now = mono()
                 check_step()
-                base = base_at(now)
-                void_after = base.void_after_mono_ns if self._base_void_fixed else now + void_after_ns
+                base, void_after = base_at(now)
                 heartbeat(base, now, void_after, st.count, st.rate_hz, st.latency_ms)
                 st.count += 1
                 if st.last_ns:

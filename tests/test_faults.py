@@ -314,18 +314,17 @@ def test_restarted_daemon_serves_the_previous_estimate_until_its_own(tmp_path):
 def test_heartbeat_publication_equals_a_full_snapshot(tmp_path):
     """The publish loop re-packs the model only when it changes; every tick must still carry
     exactly what publishing snapshot(now) would: through synchronisation, a silence long enough to
-    turn FREE_RUNNING, and back."""
+    turn FREE_RUNNING, and back; and for a restarted daemon serving its predecessor's model."""
     from chronotick_engine.segment import decode
 
     clock = SteppableClock()
-    d = Daemon(parse_config(STEP_CONFIG), clock=clock, query_fn=loopback_reference)
+    cfg = parse_config(STEP_CONFIG)
+    d = Daemon(cfg, clock=clock, query_fn=loopback_reference)
     fast, full = Publisher(str(tmp_path / "fast")), Publisher(str(tmp_path / "full"))
     full.generation = fast.generation
-    void_ns = int(d.cfg.daemon.void_after_seconds * 1e9)
 
-    def same(now: int) -> Snapshot:
-        base = d._heartbeat_base(now)
-        void = base.void_after_mono_ns if d._base_void_fixed else now + void_ns
+    def same(d: Daemon, now: int) -> Snapshot:
+        base, void = d._heartbeat_base(now)
         fast.publish_heartbeat(base, now, void, d._stats.count, d._stats.rate_hz, d._stats.latency_ms)
         full.publish(d.snapshot(now))
         a, b = (decode(bytes(p._mm)) for p in (fast, full))
@@ -335,18 +334,24 @@ def test_heartbeat_publication_equals_a_full_snapshot(tmp_path):
         return a
 
     try:
-        seen = [same(clock.monotonic_ns()).status]  # no model yet
+        seen = [same(d, clock.monotonic_ns()).status]  # no model yet
         for _ in range(6):
             d.poll_once()
-            seen.append(same(clock.monotonic_ns()).status)
-        seen.append(same(clock.monotonic_ns() + 1000).status)  # unchanged inputs: the cached model
+            seen.append(same(d, clock.monotonic_ns()).status)
+        seen.append(same(d, clock.monotonic_ns() + 1000).status)  # unchanged inputs: the cached model
         later = clock.monotonic_ns() + int(d._silence_limit_s() * 1e9) + 1_000_000
-        seen.append(same(later).status)
-        seen.append(same(later + 10**9).status)
+        seen.append(same(d, later).status)
+        seen.append(same(d, later + 10**9).status)
         d.poll_once()
-        seen.append(same(clock.monotonic_ns()).status)
+        seen.append(same(d, clock.monotonic_ns()).status)
         assert seen[0] is Status.WARMING_UP and Status.SYNCHRONIZED in seen
         assert seen[-3:-1] == [Status.FREE_RUNNING, Status.FREE_RUNNING] and seen[-1] is Status.SYNCHRONIZED
+
+        heir = Daemon(cfg, clock=clock, query_fn=loopback_reference)
+        assert heir.inherit(decode(bytes(full._mm)))
+        inherited = [same(heir, clock.monotonic_ns() + k * 10**9) for k in range(3)]
+        assert {s.status for s in inherited} == {Status.FREE_RUNNING}
+        assert len({s.void_after_mono_ns for s in inherited}) == 1  # its own void time, every tick
     finally:
         fast.close()
         full.close()
