@@ -35,6 +35,7 @@ log = logging.getLogger("chronotick.daemon")
 STEP_THRESHOLD_NS = 1_000_000  # realtime vs monotonic disagreement that counts as a clock step
 CLOCK_READ_WINDOW_NS = 200_000  # a realtime read bracketed by monotonic reads closer than this is trusted
 RESYNC_SAMPLES = 2  # accepted samples after a step before DISRUPTED clears
+PERIOD_RING = 1024  # publish periods kept for the jitter percentile
 
 
 class QueryFn(Protocol):
@@ -60,14 +61,14 @@ class _PublishStats:
     rate_hz: float = 0.0
     latency_ms: float = 0.0
     last_ns: int = 0
-    # |actual - nominal| publish period of the last 1024 ticks, a ring the publish loop writes
+    # |actual - nominal| publish period of the last PERIOD_RING ticks, a ring the publish loop writes
     # without locking (a list copy is one call under the GIL, unlike iterating a deque; a list
     # store is cheaper than a numpy one on the cold cache of each wake-up).
-    period_errors_ms: list[float] = field(default_factory=lambda: [math.nan] * 1024)
+    period_errors_ms: list[float] = field(default_factory=lambda: [math.nan] * PERIOD_RING)
     periods: int = 0
 
     def add_period_error(self, ms: float) -> None:
-        self.period_errors_ms[self.periods & 1023] = ms
+        self.period_errors_ms[self.periods % PERIOD_RING] = ms
         self.periods += 1
 
     def jitter_p99_ms(self) -> float | None:

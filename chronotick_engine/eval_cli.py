@@ -98,7 +98,8 @@ def cmd_plot(args: argparse.Namespace) -> int:
 
     track = ReplayTrack()
     replay(load_trace(args.trace), [ChronoTick()], args.poll_every, track)
-    t = (np.array(track.t) - (track.t[0] if track.t else 0)) / 3600
+    t0 = track.t[0] if track.t else 0
+    t = (np.array(track.t) - t0) / 3600
     est, hw = np.array(track.estimate) * 1e3, np.array(track.halfwidth) * 1e3
     truth = np.array(track.truth) * 1e3
     # Top: the series as a person sees it. Bottom: the error against the truth with the 95% band
@@ -109,7 +110,6 @@ def cmd_plot(args: argparse.Namespace) -> int:
     ax.fill_between(t, est - hw, est + hw, alpha=0.25, label="ChronoTick 95% interval")
     ax.plot(t, est, lw=1.2, label="ChronoTick estimate")
     ax.plot(t, truth, "k.", ms=2.5, label="truth (next exchange when unknown)")
-    t0 = track.t[0] if track.t else 0
     ax.plot(
         (np.array(track.ntp_t) - t0) / 3600,
         np.array(track.ntp_offset) * 1e3,
