@@ -3,6 +3,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import sys
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -14,7 +15,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from daemonproc import BIN, daemon_factory  # noqa: E402, F401  (a fixture for every test module)
 
 from chronotick_engine.localntp import LocalChrony  # noqa: E402
-from chronotick_engine.segment import Snapshot, Source, Status, empty_snapshot  # noqa: E402
+from chronotick_engine.segment import Publisher, Snapshot, Source, Status, empty_snapshot  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 TRACES = REPO.parent / "shared" / "traces"
@@ -56,3 +57,33 @@ def synced_snapshot(**changes) -> Snapshot:
         sample_count=12,
     )
     return dataclasses.replace(base, **changes)
+
+
+@pytest.fixture
+def publisher(shm_path):
+    with Publisher(shm_path) as pub:
+        pub.publish(synced_snapshot())
+        yield pub
+
+
+def fresh(pub):
+    m = time.monotonic_ns()
+    pub.publish(synced_snapshot(last_publish_mono_ns=m, void_after_mono_ns=m + 30 * 10**9))
+
+
+@pytest.fixture
+def live_publisher(publisher):
+    """Keep the segment fresh from a thread, as a daemon would: a test that makes several calls must
+    not depend on finishing within the freshness grace on a slow machine."""
+    stop = threading.Event()
+
+    def beat() -> None:
+        while not stop.is_set():
+            fresh(publisher)
+            stop.wait(0.01)
+
+    t = threading.Thread(target=beat, daemon=True)
+    t.start()
+    yield publisher
+    stop.set()
+    t.join()

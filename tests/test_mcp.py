@@ -5,11 +5,10 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import threading
 import time
 
 import pytest
-from conftest import BIN, REPO, synced_snapshot
+from conftest import BIN, REPO, fresh, synced_snapshot
 from fastmcp import Client
 
 from chronotick_engine.segment import Publisher
@@ -30,36 +29,6 @@ TIME_FIELDS = {
     "seconds_since_ntp",
     "call_latency_ms",
 }
-
-
-@pytest.fixture
-def publisher(shm_path):
-    with Publisher(shm_path) as pub:
-        pub.publish(synced_snapshot())
-        yield pub
-
-
-def fresh(pub):
-    m = time.monotonic_ns()
-    pub.publish(synced_snapshot(last_publish_mono_ns=m, void_after_mono_ns=m + 30 * 10**9))
-
-
-@pytest.fixture
-def live_publisher(publisher):
-    """Keep the segment fresh from a thread, as a daemon would: a test that makes several calls must
-    not depend on finishing within the freshness grace on a slow machine."""
-    stop = threading.Event()
-
-    def beat() -> None:
-        while not stop.is_set():
-            fresh(publisher)
-            stop.wait(0.01)
-
-    t = threading.Thread(target=beat, daemon=True)
-    t.start()
-    yield publisher
-    stop.set()
-    t.join()
 
 
 async def test_list_tools_schemas_and_annotations(shm_path):
