@@ -3,16 +3,37 @@ with the goals checked against the baselines of the same run."""
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 import tempfile
+from collections import Counter
 from pathlib import Path
 
-from chronotick_engine.replay import load_trace, replay_report
+import numpy as np
+
+from chronotick_engine.replay import Score, load_trace, replay_report
 from chronotick_engine.simulate import SCENARIOS, simulate, write_trace
 
 SHARED = Path(__file__).resolve().parent.parent.parent / "shared" / "traces"
 ROBUST_ROOM = {"delay-spikes", "falseticker", "temperature-wander", "frequency-random-walk", "clock-step"}
+
+
+BOOTSTRAP_BLOCK = 8  # instants per block: errors one step apart are correlated
+BOOTSTRAP_RESAMPLES = 2000
+
+
+def mae_ratio_interval(ours: list[float], theirs: list[float]) -> list[float]:
+    """95% moving-block bootstrap interval of MAE(ours) / MAE(theirs) over the same instants: where
+    it straddles 1, the trace cannot tell the two apart."""
+    a, b = np.abs(np.array(ours)), np.abs(np.array(theirs))
+    n = a.size
+    block = min(BOOTSTRAP_BLOCK, n)
+    rng = np.random.default_rng(0)
+    starts = rng.integers(0, n - block + 1, size=(BOOTSTRAP_RESAMPLES, -(-n // block)))
+    idx = (starts[:, :, None] + np.arange(block)).reshape(BOOTSTRAP_RESAMPLES, -1)[:, :n]
+    ratios = a[idx].sum(axis=1) / np.maximum(b[idx].sum(axis=1), 1e-300)
+    return [round(float(x), 3) for x in np.percentile(ratios, [2.5, 97.5])]
 
 
 def judge(report: dict, simulated: bool) -> dict:
@@ -39,19 +60,46 @@ def judge(report: dict, simulated: bool) -> dict:
 
 
 def main() -> None:
-    traces = [(p, False) for p in sorted(SHARED.glob("*.csv"))]
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument(
+        "--seeds",
+        type=int,
+        default=1,
+        help="simulate every scenario with seeds 1..N (the shared traces are replayed once); "
+        "a last line sums up the goals missed",
+    )
+    args = parser.parse_args()
+    if args.seeds < 1:
+        parser.error("--seeds must be at least 1")
+    traces = [(p, False, None) for p in sorted(SHARED.glob("*.csv"))]
     tmp = Path(tempfile.mkdtemp(prefix="chronotick-sim-"))
-    for name in sorted(SCENARIOS):
-        path = tmp / f"{name}.csv"
-        write_trace(simulate(name, seed=1), path)
-        traces.append((path, True))
-    for path, simulated in traces:
+    for seed in range(1, args.seeds + 1):
+        for name in sorted(SCENARIOS):
+            path = tmp / f"{name}-seed{seed}.csv"
+            write_trace(simulate(name, seed=seed), path)
+            traces.append((path, True, seed))
+    rows_judged = rows_met = 0
+    missed: Counter[str] = Counter()
+    for path, simulated, seed in traces:
         rows = load_trace(path)
+        name = path.stem.removesuffix(f"-seed{seed}")
         for k in (1, 4):
-            report = replay_report(rows, path.stem, k)
+            scores: dict[str, Score] = {}
+            report = replay_report(rows, name, k, scores_out=scores)
             report.update(judge(report, simulated))
+            report["mae_ratio_ci95"] = mae_ratio_interval(
+                scores["chronotick"].errors, scores[report["best_baseline"]].errors
+            )
             report["simulated"] = simulated
+            if seed is not None:
+                report["seed"] = seed
             print(json.dumps(report), flush=True)
+            failed = [g for g, ok in report["goals"].items() if not ok]
+            rows_judged += 1
+            rows_met += not failed
+            missed.update(failed)
+    summary = {"rows": rows_judged, "rows_meeting_every_goal": rows_met, "goals_missed": dict(missed)}
+    print(json.dumps({"summary": summary, "seeds": args.seeds}), flush=True)
     sys.stdout.flush()
 
 

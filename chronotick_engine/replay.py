@@ -281,8 +281,10 @@ def replay_report(
     poll_every: int = 1,
     model_factory: Callable[[], ClockModel] | None = None,
     cfg: ChronoTickConfig | None = None,
+    scores_out: dict[str, Score] | None = None,
 ) -> dict:
-    """Scores of ChronoTick and the baselines on one trace.
+    """Scores of ChronoTick and the baselines on one trace; `scores_out`, when given, receives the
+    per-instant scores behind them.
 
     With a `cfg` that enables TimesFM, `chronotick` is the fused pipeline the daemon would run
     (forecasts computed inline) and `chronotick-classical` the same config without forecasters,
@@ -301,6 +303,8 @@ def replay_report(
         if forecast.requested:
             estimators.insert(1, ChronoTick(ClockModel(settings_from_config(cfg)), "chronotick-classical"))
     points, scores = replay(rows, estimators, poll_every)
+    if scores_out is not None:
+        scores_out.update(scores)
     report = {
         "trace": trace_name,
         "poll_every": poll_every,

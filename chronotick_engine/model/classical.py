@@ -1,8 +1,9 @@
 """The classical clock model (chrony's `reference` to regression.py's `sourcestats`).
 
 It keeps the recent accepted measurements, gates outliers and confirmed steps, runs a bank of
-robust regressions (a short weighted median, a short line, a runs-test-trimmed long line), fuses
-them by their back-tested errors, and publishes offset, drift and a calibrated 95% interval.
+robust regressions (the host clock, level medians, a short line, a runs-test-trimmed long line),
+fuses them by their back-tested errors (fusion.py), and publishes offset, drift and a calibrated
+95% interval.
 Extra predictors (TimesFM) join the same fusion through `add_predictor`.
 
 It never sees its own predictions as data: only measurements enter the history.
@@ -42,9 +43,12 @@ def t95(dof: int) -> float:
     return 1.96 + 2.6 / dof  # within 1% of the t quantile beyond 10 degrees of freedom
 
 
-# Back-test names of the two candidate mixtures: classical predictors only, and with forecasters.
+# Back-test names of the two fused predictors (classical predictors only, and with forecasters) and
+# of the inverse-MSE mixtures each of them may choose.
 FUSED_CLASSICAL = "fused:classical"
 FUSED_ALL = "fused:all"
+MIXTURE_CLASSICAL = "mixture:classical"
+MIXTURE_ALL = "mixture:all"
 PRIOR_DOF = 4.0  # degrees of freedom the noise estimate counts for in a line's residual scale
 FORECAST_MARGIN = 0.9  # forecasters must cut the back-tested squared error by 10% to be used
 
@@ -95,15 +99,22 @@ class _HostClock(_FromHistory):
 
 
 class _LevelMedian(_FromHistory):
-    """Delay-weighted median of the last k offsets: the best forecaster of a disciplined clock."""
+    """Median of the last k offsets: the best forecaster of a disciplined clock.
 
-    def __init__(self, k: int):
-        self.name = f"median-{k}"
+    Delay-weighted, it trusts the exchanges least delayed by queueing. Where delays differ because
+    the servers' paths differ, not because of queueing, that weighting only favours one server's
+    path bias, so the bank also holds the plain median, and the back-test picks.
+    """
+
+    def __init__(self, k: int, delay_weighted: bool = True):
+        self.name = f"median-{k}" if delay_weighted else f"plain-median-{k}"
         self.k = k
+        self.delay_weighted = delay_weighted
         self._level = math.nan
 
     def refit(self, h: History) -> None:
-        self._level = weighted_median(h.offset[-self.k :], h.weight[-self.k :])
+        y = h.offset[-self.k :]
+        self._level = weighted_median(y, h.weight[-self.k :]) if self.delay_weighted else float(np.median(y))
 
     def predict(self, t: float) -> float:
         return self._level
@@ -147,6 +158,8 @@ class ClockModel:
             _HostClock(),
             _LevelMedian(8),
             _LevelMedian(32),
+            _LevelMedian(8, delay_weighted=False),
+            _LevelMedian(32, delay_weighted=False),
             _Line(16, adaptive=False),
             self._reference,
         ]
@@ -156,6 +169,7 @@ class ClockModel:
         self._suspects: list[Measurement] = []
         self._weights: dict[str, float] = {self._reference.name: 1.0}
         self._weights_classical = self._weights_all = self._weights
+        self._mixtures: dict[str, dict[str, float]] = {}
         self.estimate: ClockEstimate | None = None
         self.accepted = 0
         self.rejected = 0
@@ -194,6 +208,7 @@ class ClockModel:
             p.reset()
         self._weights = {self._reference.name: 1.0}
         self._weights_classical = self._weights_all = self._weights
+        self._mixtures = {}
         self.estimate = None
 
     def local_step(self, step_s: float) -> None:
@@ -219,6 +234,10 @@ class ClockModel:
         noise = (
             max(self.settings.noise_floor_s, robust_scale(np.diff(y)) / math.sqrt(2)) if y.size > 2 else 1e-3
         )
+        if d.min() > 0:
+            # An exchange is off by at most half its delay, so the best one bounds the noise; from
+            # three samples, one of them a delay spike, the scale of differences would not.
+            noise = min(noise, max(self.settings.noise_floor_s, float(d.min()) / 2.0))
         # Queueing beyond the best path's delay can bias an offset by up to half the excess.
         excess = np.maximum(0.0, d - d.min()) / 2.0
         return History(t, y, d, 1.0 / (noise**2 + excess**2))
@@ -259,8 +278,13 @@ class ClockModel:
         elif self._samples and self._warmup_outlier(m):
             self.rejected += 1
             return "outlier"
-        if est is not None:
+        # Forecasts made while warming up come from one to three samples; scored, a delay spike
+        # among those would set the weights and the interval long after the model stops being that
+        # ignorant.
+        if est is not None and len(self._samples) >= self.settings.min_samples:
             preds = {p.name: p.predict(m.t) for p in self._predictors}
+            for name, weights in self._mixtures.items():
+                preds[name] = self._combine(m.t, weights)
             if self._engines:
                 preds[FUSED_CLASSICAL] = self._combine(m.t, self._weights_classical)
                 preds[FUSED_ALL] = self._combine(m.t, self._weights_all)
@@ -389,20 +413,29 @@ class ClockModel:
             fused=any(w > 0 for n, w in self._weights.items() if n.startswith("timesfm")),
         )
 
+    def _fuse(
+        self, names: list[str], mixture_name: str, floors: dict[str, float] | None = None
+    ) -> dict[str, float]:
+        """Posterior weights over `names` and their inverse-MSE mixture, which is kept so that its
+        forecast is scored with the predictors' on the next measurement."""
+        ref = self._reference.name
+        mixture = self.fusion.inverse_mse_weights(names, ref, floors)
+        self._mixtures[mixture_name] = mixture
+        return self.fusion.posterior_weights(names, ref, (mixture_name, mixture), floors)
+
     def _choose_weights(self, h: History) -> dict[str, float]:
-        """Inverse-MSE weights; forecasters join only while the mixture with them has back-tested
-        clearly better than the mixture without them (a margin, so that noise in a 32-sample
+        """Posterior weights (fusion.py); forecasters join only while the fusion with them has
+        back-tested clearly better than the fusion without them (a margin, so that noise in the
         back-test does not make the fusion flap), so a forecaster that does not help costs at
         most the few samples it takes the back-test to notice."""
         names = [p.name for p in self._predictors]
         forecasters = {p.name for e in self._engines for p in e.predictors}
-        ref = self._reference.name
-        self._weights_classical = self.fusion.weights([n for n in names if n not in forecasters], ref)
+        self._weights_classical = self._fuse([n for n in names if n not in forecasters], MIXTURE_CLASSICAL)
         if not forecasters:
             return self._weights_classical
         t_next = float(h.t[-1]) + (float(np.median(np.diff(h.t))) if h.size > 1 else 0.0)
         floors = {p.name: sp**2 for p in self._predictors if (sp := p.spread(t_next)) is not None}
-        self._weights_all = self.fusion.weights(names, ref, floors)
+        self._weights_all = self._fuse(names, MIXTURE_ALL, floors)
         with_f, without = self.fusion.mse(FUSED_ALL), self.fusion.mse(FUSED_CLASSICAL)
         helps = with_f is not None and without is not None and with_f <= FORECAST_MARGIN * without
         return self._weights_all if helps else self._weights_classical
