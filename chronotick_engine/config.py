@@ -112,7 +112,8 @@ class ModelSection(_Strict):
 class FusionSection(_Strict):
     enabled: bool = True
     method: Literal["inverse_variance_weighting"] = "inverse_variance_weighting"
-    backtest_window: Annotated[int, Field(ge=4, le=1024)] = 32
+    # Back-tested forecasts per predictor that the fusion weighs (fusion.py).
+    backtest_window: Annotated[int, Field(ge=4, le=1024)] = 128
 
 
 class PerformanceSection(_Strict):

@@ -52,6 +52,7 @@ def settings_from_config(cfg: ChronoTickConfig) -> EstimatorSettings:
         asymmetry_fraction=e.asymmetry_fraction,
         wander_ppm=e.wander_ppm,
         max_step_s=e.max_step_seconds,
+        backtest_window=cfg.fusion.backtest_window,
     )
 
 

@@ -27,6 +27,16 @@ def test_default_config_matches_the_guide():
     assert cfg.daemon.freq_hz == 100 and cfg.fusion.method == "inverse_variance_weighting"
 
 
+def test_fusion_backtest_window_reaches_the_model():
+    from chronotick_engine.daemon import settings_from_config
+    from chronotick_engine.model.classical import ClockModel
+
+    data = yaml.safe_load(load_config(None).model_dump_json())
+    assert ClockModel(settings_from_config(parse_config(data))).fusion.window == 128
+    data["fusion"]["backtest_window"] = 16
+    assert ClockModel(settings_from_config(parse_config(data))).fusion.window == 16
+
+
 def test_guide_example_is_accepted(tmp_path):
     example = {
         "clock": {"frequency_code": 9, "frequency_type": "second"},

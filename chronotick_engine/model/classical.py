@@ -64,6 +64,7 @@ class EstimatorSettings:
     step_confirmations: int = 3
     max_step_s: float = 1.0
     noise_floor_s: float = 1e-6
+    backtest_window: int = 128
 
 
 class _FromHistory:
@@ -163,7 +164,7 @@ class ClockModel:
             _Line(16, adaptive=False),
             self._reference,
         ]
-        self.fusion = BacktestFusion()
+        self.fusion = BacktestFusion(window=self.settings.backtest_window)
         self._engines: list[ForecastEngine] = []
         self._samples: deque[Measurement] = deque(maxlen=self.settings.history)
         self._suspects: list[Measurement] = []
