@@ -106,18 +106,15 @@ def test_asymmetric_path_is_covered_by_the_allowance(tmp_path):
     assert without["estimators"]["chronotick"]["coverage"] < with_allowance["coverage"]
 
 
-def _two_predictor_backtest(fusion, rng, spread_a, spread_b, noise, n=128):
-    for _ in range(n):
-        fusion.record({"a": rng.normal(0, spread_a), "b": rng.normal(0, spread_b)}, rng.normal(0, noise))
-
-
 def test_fusion_concentrates_on_the_better_predictor_when_measurement_noise_dominates():
     """One-step errors against noisy measurements barely tell a good line from a worse one fitted to
     the same data; inverse-MSE weights stay near-equal, the posterior does not."""
     from chronotick_engine.model.fusion import BacktestFusion
 
     fusion = BacktestFusion()
-    _two_predictor_backtest(fusion, np.random.default_rng(1), spread_a=0.1, spread_b=0.5, noise=1.0)
+    rng = np.random.default_rng(1)
+    for _ in range(128):  # truth 0; a is off by 0.1, b by 0.5, each measurement by 1.0 (1-sigma)
+        fusion.record({"a": rng.normal(0, 0.1), "b": rng.normal(0, 0.5)}, rng.normal(0, 1.0))
     mixture = fusion.inverse_mse_weights(["a", "b"], "a")
     assert mixture["a"] < 0.6
     posterior = fusion.posterior_weights(["a", "b"], "a", ("mixture", mixture))  # mixture unscored
