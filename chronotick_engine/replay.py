@@ -204,11 +204,16 @@ class Score:
     halfwidths: list[float] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, float | int | None]:
-        e = np.abs(np.array(self.errors)) * 1e3
+        signed = np.array(self.errors) * 1e3
+        e = np.abs(signed)
         out: dict[str, float | int | None] = {
             "mae_ms": round(float(e.mean()), 4) if e.size else None,
             "p95_ms": round(float(np.percentile(e, 95)), 4) if e.size else None,
             "max_ms": round(float(e.max()), 4) if e.size else None,
+            # Where a path bias no estimator can see dominates (asymmetric paths), the MAE is
+            # mostly |bias|; these two tell an estimator's own error from it.
+            "mean_error_ms": round(float(signed.mean()), 4) if e.size else None,
+            "error_sd_ms": round(float(signed.std()), 4) if e.size else None,
         }
         if self.hits:
             out["coverage"] = round(sum(self.hits) / len(self.hits), 4)
