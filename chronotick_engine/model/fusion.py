@@ -28,6 +28,11 @@ MIN_SCORED = 4  # back-test errors needed before a predictor's weight is trusted
 MAX_LAG1_CORRELATION = 0.95
 
 
+def _floor(name: str, floors: Mapping[str, float] | None) -> float:
+    """A predictor's self-reported variance: it can lose weight by its own account, never gain it."""
+    return max((floors or {}).get(name, 0.0), 1e-18)
+
+
 class BacktestFusion:
     def __init__(self, window: int = 128, coverage: float = 0.95, score_window: int = 128):
         self.window = window
@@ -58,14 +63,18 @@ class BacktestFusion:
         return float(np.mean(np.square(errs)))
 
     def _scored_mse(self, names: list[str], floors: Mapping[str, float] | None) -> dict[str, float]:
-        """Each scored predictor's MSE, raised to its self-reported variance: a predictor can lose
-        weight by its own account but never gain it."""
-        out = {}
-        for name in names:
-            m = self.mse(name)
-            if m is not None:
-                out[name] = max(m, (floors or {}).get(name, 0.0), 1e-18)
-        return out
+        """Each scored predictor's MSE, raised to its floor; one pass over the back-test."""
+        wanted = set(names)
+        sums: dict[str, float] = {}
+        counts: dict[str, int] = {}
+        for row in self._errors:
+            for name, e in row.items():
+                if name in wanted:
+                    sums[name] = sums.get(name, 0.0) + e * e
+                    counts[name] = counts.get(name, 0) + 1
+        return {
+            n: max(sums[n] / counts[n], _floor(n, floors)) for n in names if counts.get(n, 0) >= MIN_SCORED
+        }
 
     def inverse_mse_weights(
         self, names: list[str], fallback: str, floors: Mapping[str, float] | None = None
@@ -100,8 +109,7 @@ class BacktestFusion:
         if len(rows) < MIN_SCORED:
             return dict(mix_weights)
         errors = np.array([[row[n] for n in candidates] for row in rows])
-        floor = np.array([(floors or {}).get(n, 0.0) for n in candidates])
-        mse = np.maximum(np.mean(errors**2, axis=0), np.maximum(floor, 1e-18))
+        mse = np.maximum(np.mean(errors**2, axis=0), [_floor(n, floors) for n in candidates])
         best = errors[:, int(np.argmin(mse))]
         rho = float(np.dot(best[1:], best[:-1]) / max(float(np.dot(best, best)), 1e-300))
         rho = min(max(rho, 0.0), MAX_LAG1_CORRELATION)
