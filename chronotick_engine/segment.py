@@ -155,6 +155,11 @@ def _model_fields(s: Snapshot, generation: int) -> tuple:
     )
 
 
+def _rate_latency_fields(publish_rate_hz: float, avg_latency_ms: float) -> tuple[int, int]:
+    """Body fields 18-19: the publish rate in 0.1 Hz and the mean latency in microseconds."""
+    return _clamp(round(publish_rate_hz * 10), _U16_MAX), _clamp(round(avg_latency_ms * 1000), _U16_MAX)
+
+
 def encode_body(s: Snapshot, generation: int | None = None) -> bytes:
     """The 108 body bytes; `generation` overrides the snapshot's (the publisher stamps its own)."""
     return BODY.pack(
@@ -165,8 +170,7 @@ def encode_body(s: Snapshot, generation: int | None = None) -> bytes:
         s.daemon_start_mono_ns,
         s.publish_count,
         _clamp(s.sample_count, _U32_MAX),
-        _clamp(round(s.publish_rate_hz * 10), _U16_MAX),
-        _clamp(round(s.avg_latency_ms * 1000), _U16_MAX),
+        *_rate_latency_fields(s.publish_rate_hz, s.avg_latency_ms),
     )
 
 
@@ -401,8 +405,7 @@ class Publisher:
                 *self._heartbeat_mid,
                 publish_count,
                 self._heartbeat_samples,
-                min(round(publish_rate_hz * 10), _U16_MAX),
-                min(round(avg_latency_ms * 1000), _U16_MAX),
+                *_rate_latency_fields(publish_rate_hz, avg_latency_ms),
             )
         )
 
