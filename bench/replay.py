@@ -11,30 +11,11 @@ import tempfile
 from collections import Counter
 from pathlib import Path
 
-import numpy as np
-
-from chronotick_engine.replay import Score, load_trace, replay_report
+from chronotick_engine.replay import Score, load_trace, mae_ratio_interval, replay_report
 from chronotick_engine.simulate import SCENARIOS, simulate, write_trace
 
 SHARED = Path(__file__).resolve().parent.parent.parent / "shared" / "traces"
 ROBUST_ROOM = {"delay-spikes", "falseticker", "temperature-wander", "frequency-random-walk", "clock-step"}
-
-
-BOOTSTRAP_BLOCK = 8  # instants per block: errors one step apart are correlated
-BOOTSTRAP_RESAMPLES = 2000
-
-
-def mae_ratio_interval(ours: list[float], theirs: list[float]) -> list[float]:
-    """95% moving-block bootstrap interval of MAE(ours) / MAE(theirs) over the same instants: where
-    it straddles 1, the trace cannot tell the two apart."""
-    a, b = np.abs(np.array(ours)), np.abs(np.array(theirs))
-    n = a.size
-    block = min(BOOTSTRAP_BLOCK, n)
-    rng = np.random.default_rng(0)
-    starts = rng.integers(0, n - block + 1, size=(BOOTSTRAP_RESAMPLES, -(-n // block)))
-    idx = (starts[:, :, None] + np.arange(block)).reshape(BOOTSTRAP_RESAMPLES, -1)[:, :n]
-    ratios = a[idx].sum(axis=1) / np.maximum(b[idx].sum(axis=1), 1e-300)
-    return [round(float(x), 3) for x in np.percentile(ratios, [2.5, 97.5])]
 
 
 def judge(report: dict, simulated: bool) -> dict:
