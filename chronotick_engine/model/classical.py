@@ -1,9 +1,9 @@
 """The classical clock model (chrony's `reference` to regression.py's `sourcestats`).
 
 It keeps the recent accepted measurements, gates outliers and confirmed steps, runs a bank of
-robust regressions (the host clock, level medians, a short line, a runs-test-trimmed long line),
-fuses them by their back-tested errors (fusion.py), and publishes offset, drift and a calibrated
-95% interval.
+robust regressions (the host clock, level medians, a short line, a runs-test-trimmed long line)
+and anchored Kalman filters at several frequency-wander levels (kalman.py), fuses them by their
+back-tested errors (fusion.py), and publishes offset, drift and a calibrated 95% interval.
 Extra predictors (TimesFM) join the same fusion through `add_predictor`.
 
 It never sees its own predictions as data: only measurements enter the history.
@@ -21,6 +21,12 @@ import numpy as np
 from chronotick_engine.model.base import ClockEstimate, History, Measurement, Predictor
 from chronotick_engine.model.forecaster import ForecastEngine
 from chronotick_engine.model.fusion import BacktestFusion
+from chronotick_engine.model.kalman import (
+    MAX_FREQUENCY_ERROR,
+    KalmanState,
+    filter_samples,
+    wander_density,
+)
 from chronotick_engine.model.regression import (
     LineFit,
     adaptive_line_fit,
@@ -49,6 +55,9 @@ FUSED_CLASSICAL = "fused:classical"
 FUSED_ALL = "fused:all"
 MIXTURE_CLASSICAL = "mixture:classical"
 MIXTURE_ALL = "mixture:all"
+# Frequency wander levels (ppm in an hour, 1 sigma) of the Kalman bank: a frequency that holds, a
+# good crystal, a poor one in a changing room, and thermal shocks.
+KALMAN_WANDER_PPM = (0.0, 0.02, 0.2, 2.0)
 PRIOR_DOF = 4.0  # degrees of freedom the noise estimate counts for in a line's residual scale
 FORECAST_MARGIN = 0.9  # forecasters must cut the back-tested squared error by 10% to be used
 
@@ -149,6 +158,47 @@ class _Line(_FromHistory):
         return self.fit.slope if self.fit else 0.0
 
 
+class _Kalman:
+    """Offset-and-frequency Kalman filter at one wander level, anchored (kalman.py): the window is
+    refiltered with its current weights, older samples live on in the anchor."""
+
+    def __init__(self, wander_ppm: float, window: int):
+        self.name = f"kalman-{wander_ppm:g}ppm"
+        self.q = wander_density(wander_ppm)
+        self.window = window
+        self.reset()
+
+    def reset(self) -> None:
+        self._anchor: KalmanState | None = None
+        self._window: tuple[list[float], list[float], list[float]] = ([], [], [])
+        self.state: KalmanState | None = None
+
+    def local_step(self, step_s: float) -> None:
+        if self._anchor is not None:
+            self._anchor = self._anchor.shifted(step_s)
+        t, y, r = self._window
+        self._window = (t, [v - step_s for v in y], r)
+
+    def refit(self, h: History) -> None:
+        t, y, r = h.t.tolist(), h.offset.tolist(), (1.0 / h.weight).tolist()
+        old_t, old_y, old_r = self._window
+        # Only a full window slides; a shorter one changed because warm-up dropped an outlier.
+        if len(old_t) >= self.window and t:
+            gone = sum(1 for x in old_t if x < t[0])
+            self._anchor = filter_samples(self._anchor, old_t[:gone], old_y[:gone], old_r[:gone], self.q)
+        self._window = (t, y, r)
+        self.state = filter_samples(self._anchor, t, y, r, self.q)
+
+    def predict(self, t: float) -> float:
+        return self.state.predict(t) if self.state else math.nan
+
+    def slope(self) -> float:
+        return self.state.frequency if self.state else 0.0
+
+    def spread(self, t: float) -> float | None:
+        return None
+
+
 class ClockModel:
     """Measurements in, ClockEstimate out."""
 
@@ -163,6 +213,7 @@ class ClockModel:
             _LevelMedian(32, delay_weighted=False),
             _Line(16, adaptive=False),
             self._reference,
+            *(_Kalman(q, self.settings.history) for q in KALMAN_WANDER_PPM),
         ]
         self.fusion = BacktestFusion(window=self.settings.backtest_window)
         self._engines: list[ForecastEngine] = []
@@ -396,7 +447,7 @@ class ClockModel:
         slope_se = math.sqrt(ref.var_slope) if math.isfinite(ref.var_slope) else 0.0
         drift_unc = z * slope_se
         if ref.n < s.min_samples or not math.isfinite(ref.var_slope):
-            drift_unc = max(drift_unc, 50e-6)  # no frequency knowledge yet: a crystal's worst case
+            drift_unc = max(drift_unc, MAX_FREQUENCY_ERROR)  # no frequency knowledge yet
         conformal = self.fusion.conformal_halfwidth()
         if conformal is None:
             conformal = self._parametric_halfwidth(h, ref, z)
@@ -418,9 +469,14 @@ class ClockModel:
         self, names: list[str], mixture_name: str, floors: dict[str, float] | None = None
     ) -> dict[str, float]:
         """Posterior weights over `names` and their inverse-MSE mixture, which is kept so that its
-        forecast is scored with the predictors' on the next measurement."""
+        forecast is scored with the predictors' on the next measurement.
+
+        The Kalman filters are candidates of the posterior but stay out of the mixture: they are
+        one model at several wander levels, and the mixture is there to average different models.
+        """
         ref = self._reference.name
-        mixture = self.fusion.inverse_mse_weights(names, ref, floors)
+        mixed = [n for n in names if not isinstance(self._by_name(n), _Kalman)]
+        mixture = self.fusion.inverse_mse_weights(mixed, ref, floors)
         self._mixtures[mixture_name] = mixture
         return self.fusion.posterior_weights(names, ref, (mixture_name, mixture), floors)
 
