@@ -493,7 +493,8 @@ class ClockModel:
         t_next = float(h.t[-1]) + (float(np.median(np.diff(h.t))) if h.size > 1 else 0.0)
         floors = {p.name: sp**2 for p in self._predictors if (sp := p.spread(t_next)) is not None}
         self._weights_all = self._fuse(names, MIXTURE_ALL, floors)
-        with_f, without = self.fusion.mse(FUSED_ALL), self.fusion.mse(FUSED_CLASSICAL)
+        scored = self.fusion.mse([FUSED_ALL, FUSED_CLASSICAL])
+        with_f, without = scored.get(FUSED_ALL), scored.get(FUSED_CLASSICAL)
         helps = with_f is not None and without is not None and with_f <= FORECAST_MARGIN * without
         return self._weights_all if helps else self._weights_classical
 

@@ -56,14 +56,8 @@ class BacktestFusion:
 
     # results -------------------------------------------------------------------------------------
 
-    def mse(self, name: str) -> float | None:
-        errs = [row[name] for row in self._errors if name in row]
-        if len(errs) < MIN_SCORED:
-            return None
-        return float(np.mean(np.square(errs)))
-
-    def _scored_mse(self, names: list[str], floors: Mapping[str, float] | None) -> dict[str, float]:
-        """Each scored predictor's MSE, raised to its floor; one pass over the back-test."""
+    def mse(self, names: list[str]) -> dict[str, float]:
+        """The back-tested MSE of each of `names` scored at least MIN_SCORED times; one pass."""
         wanted = set(names)
         sums: dict[str, float] = {}
         counts: dict[str, int] = {}
@@ -72,9 +66,11 @@ class BacktestFusion:
                 if name in wanted:
                     sums[name] = sums.get(name, 0.0) + e * e
                     counts[name] = counts.get(name, 0) + 1
-        return {
-            n: max(sums[n] / counts[n], _floor(n, floors)) for n in names if counts.get(n, 0) >= MIN_SCORED
-        }
+        return {n: sums[n] / counts[n] for n in names if counts.get(n, 0) >= MIN_SCORED}
+
+    def _scored_mse(self, names: list[str], floors: Mapping[str, float] | None) -> dict[str, float]:
+        """Each scored predictor's MSE, raised to its floor."""
+        return {n: max(m, _floor(n, floors)) for n, m in self.mse(names).items()}
 
     def inverse_mse_weights(
         self, names: list[str], fallback: str, floors: Mapping[str, float] | None = None
