@@ -283,15 +283,17 @@ class ClockModel:
         t = np.fromiter((m.t for m in self._samples), float)
         y = np.fromiter((m.offset for m in self._samples), float)
         d = np.fromiter((m.delay for m in self._samples), float)
-        noise = (
-            max(self.settings.noise_floor_s, robust_scale(np.diff(y)) / math.sqrt(2)) if y.size > 2 else 1e-3
-        )
-        if 2 < y.size <= 8:
-            # A median absolute deviation of so few differences is often near zero (of three, one
-            # deviation is zero by construction); samples that happen to line up would then make a
-            # line look certain. Their standard deviation is the honest scale here, and the cap
-            # below still keeps a delay spike among them from inflating it.
-            noise = max(noise, float(np.std(np.diff(y), ddof=1)) / math.sqrt(2))
+        noise = 1e-3
+        if y.size > 2:
+            dy = np.diff(y)
+            scale = robust_scale(dy)
+            if y.size <= 8:
+                # A median absolute deviation of so few differences is often near zero (of three,
+                # one deviation is zero by construction); samples that happen to line up would then
+                # make a line look certain. Their standard deviation is the honest scale here, and
+                # the cap below still keeps a delay spike among them from inflating it.
+                scale = max(scale, float(np.std(dy, ddof=1)))
+            noise = max(self.settings.noise_floor_s, scale / math.sqrt(2))
         if d.min() > 0:
             # An exchange is off by at most half its delay, so the best one bounds the noise; from
             # three samples, one of them a delay spike, the scale of differences would not.
