@@ -15,7 +15,7 @@ setup: $(STAMP)
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --disable-pip-version-check -e ".[$(EXTRAS)]" 2>&1 | grep -v "is ignored: it is neither" || true
-	$(PY) -c "import chronotick_engine, chronotick_mcp.server, chronotick_mcp.sdk"
+	$(PY) -c "import chronotick_engine, chronotick_mcp.app, chronotick_mcp.sdk"
 	touch $@
 
 # chronyd is the real NTP server the integration tests and the demo run on loopback.
@@ -39,7 +39,7 @@ run: setup
 
 # Offline demo: a real chronyd on loopback, the daemon against it, then a live reading.
 demo: setup system-deps
-	$(PY) -m chronotick_engine.demo --shm-path /dev/shm/chronotick_demo
+	$(PY) -m chronotick_engine.cli.demo --shm-path /dev/shm/chronotick_demo
 
 lint: setup
 	$(VENV)/bin/ruff check chronotick_engine chronotick_mcp tests bench agents

@@ -34,8 +34,8 @@ from pathlib import Path
 import numpy as np
 
 from chronotick_engine import ChronoTickClient
-from chronotick_engine.localntp import LocalChrony
-from chronotick_engine.segment import SegmentReader
+from chronotick_engine.protocol import SegmentReader, detail_path, lock_path
+from chronotick_engine.testing.localntp import LocalChrony
 
 BIN = Path(sys.executable).parent
 TICK = os.sysconf("SC_CLK_TCK")
@@ -114,7 +114,7 @@ def measure(
             stamps[s.publish_count] = s.last_publish_mono_ns
             time.sleep(0.0002)
         cpu_watched = (cpu_seconds(proc.pid) - cpu0) / (time.monotonic() - t0)
-        models = json.loads(Path(path + ".json").read_text()).get("models", {})
+        models = json.loads(Path(detail_path(path)).read_text()).get("models", {})
         counts = sorted(stamps)
         pairs = [(a, b) for a, b in zip(counts, counts[1:], strict=False) if b == a + 1]
         periods = np.array([stamps[b] - stamps[a] for a, b in pairs]) / 1e6
@@ -142,7 +142,7 @@ def measure(
     finally:
         proc.terminate()
         proc.wait(15)
-        for p in (path, path + ".lock", path + ".json", str(cfg)):
+        for p in (path, lock_path(path), detail_path(path), str(cfg)):
             Path(p).unlink(missing_ok=True)
 
 

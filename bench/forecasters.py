@@ -75,7 +75,7 @@ def inference(checkpoint: str, threads: int, repeats: int) -> None:
 
 def replays(checkpoint: str, target: str) -> None:
     from chronotick_engine.config import parse_config
-    from chronotick_engine.replay import load_trace, replay_report
+    from chronotick_engine.eval.replay import load_trace, replay_report
 
     section = {"enabled": True, "model_path": checkpoint, "forecast_target": target}
     cfg = parse_config(

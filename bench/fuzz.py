@@ -22,8 +22,8 @@ from collections.abc import Callable
 
 from chronotick_engine.config import default_config_text, parse_config
 from chronotick_engine.errors import ConfigError, SegmentError
-from chronotick_engine.ntp import Rejected, build_request, ns_to_ntp, parse_reply
-from chronotick_engine.segment import Source, Status, decode, empty_snapshot, encode
+from chronotick_engine.measure.ntp import Rejected, build_request, ns_to_ntp, parse_reply
+from chronotick_engine.protocol import Source, Status, decode, empty_snapshot, encode
 
 
 def mutate(rng: random.Random, seed: bytes) -> bytes:

@@ -31,8 +31,8 @@ from fastmcp import Client  # noqa: E402
 from fastmcp.client.transports import StdioTransport  # noqa: E402
 from mcp import Client as McpClient  # noqa: E402
 
-from chronotick_engine.segment import PATH_ENV, Publisher  # noqa: E402
-from chronotick_mcp.server import build_server  # noqa: E402
+from chronotick_engine.protocol import PATH_ENV, Publisher, lock_path  # noqa: E402
+from chronotick_mcp.app import build_server  # noqa: E402
 
 N = 1000
 WARMUP = 50
@@ -109,7 +109,7 @@ async def main() -> None:
             )
         async with Client(build_server(path)) as c:
             in_process |= await interleaved({"chronotick_fastmcp": (c, GET_TIME)})
-    for p in (path, path + ".lock"):
+    for p in (path, lock_path(path)):
         Path(p).unlink(missing_ok=True)
 
     def ratio(table: dict, a: str, b: str) -> float:

@@ -11,8 +11,8 @@ import tempfile
 from collections import Counter
 from pathlib import Path
 
-from chronotick_engine.replay import Score, load_trace, mae_ratio_interval, replay_report
-from chronotick_engine.simulate import SCENARIOS, simulate, write_trace
+from chronotick_engine.eval.replay import Score, load_trace, mae_ratio_interval, replay_report
+from chronotick_engine.eval.simulate import SCENARIOS, simulate, write_trace
 
 SHARED = Path(__file__).resolve().parent.parent.parent / "shared" / "traces"
 ROBUST_ROOM = {"delay-spikes", "falseticker", "temperature-wander", "frequency-random-walk", "clock-step"}

@@ -14,7 +14,7 @@ import json
 
 import numpy as np
 
-from chronotick_engine.replay import ChronoTick, ReplayTrack, load_trace, replay
+from chronotick_engine.eval.replay import ChronoTick, ReplayTrack, load_trace, replay
 
 
 def main() -> None:

@@ -7,15 +7,18 @@ from CLOCK_MONOTONIC keeps it right if the system clock is stepped under us, and
 
 from __future__ import annotations
 
-import json
 import math
 import time
-from pathlib import Path
 from typing import Any, NamedTuple
+
+from pydantic import BaseModel, ConfigDict
 
 from chronotick_engine.errors import NotReadyError, SegmentError
 from chronotick_engine.extrapolation import halfwidth_coefficients
-from chronotick_engine.segment import DEFAULT_PATH, SegmentReader, Snapshot, Source, Status
+from chronotick_engine.protocol.codec import Snapshot, Source, Status
+from chronotick_engine.protocol.detail import DaemonDetail, read_detail
+from chronotick_engine.protocol.paths import DEFAULT_PATH
+from chronotick_engine.protocol.reader import SegmentReader
 
 MAX_FUTURE_SECONDS = 3600.0
 MIN_UNCERTAINTY_NS = 1_000  # never claim a perfect clock
@@ -64,6 +67,45 @@ class TimeReading(NamedTuple):
     drift_rate: float  # seconds per second (x1e6 for ppm)
     seconds_since_ntp: float | None
     horizon_seconds: float = 0.0
+
+
+class DaemonInfo(BaseModel):
+    """Daemon health, decided from the segment alone. Reads as a dict too (`info["status"]`), as
+    the first client's plain-dict result did."""
+
+    model_config = ConfigDict(frozen=True)
+
+    status: str  # the effective status: decided from freshness, never taken on trust
+    published_status: str  # what the daemon last wrote
+    running: bool
+    stopped: bool
+    daemon_uptime: float
+    ntp_ready: bool
+    models_ready: bool
+    measurement_count: int
+    seconds_since_ntp: float | None
+    seconds_since_update: float
+    publish_rate_hz: float
+    publish_count: int
+    average_latency_ms: float
+    source: str
+    confidence: float
+    generation: int
+    shm_path: str
+
+    def __getitem__(self, key: str) -> Any:
+        if key not in type(self).model_fields:
+            raise KeyError(key)
+        return getattr(self, key)
+
+    def __contains__(self, key: object) -> bool:
+        return key in type(self).model_fields
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return getattr(self, key) if key in type(self).model_fields else default
+
+    def keys(self) -> list[str]:
+        return list(type(self).model_fields)
 
 
 class ChronoTickClient:
@@ -235,40 +277,36 @@ class ChronoTickClient:
             pass
         return now / 1e9
 
-    def get_daemon_info(self) -> dict[str, Any]:
-        """Daemon health as a plain dict (raises SegmentError when there is no segment)."""
+    def get_daemon_info(self) -> DaemonInfo:
+        """Daemon health (raises SegmentError when there is no segment)."""
         mono = time.monotonic_ns()
         snap = self._refresh(mono)
         status = effective_status(snap, mono)
         age = (mono - snap.last_publish_mono_ns) / 1e9
-        return {
-            "status": status.name,
-            "published_status": snap.status.name,
-            "running": not snap.stopped and age <= freshness_grace_s(snap.publish_rate_hz),
-            "stopped": snap.stopped,
-            "daemon_uptime": (snap.last_publish_mono_ns - snap.daemon_start_mono_ns) / 1e9,
-            "ntp_ready": snap.ntp_ready,
-            "models_ready": snap.models_ready,
-            "measurement_count": snap.sample_count,
-            "seconds_since_ntp": (mono - snap.last_ntp_mono_ns) / 1e9 if snap.last_ntp_mono_ns else None,
-            "seconds_since_update": age,
-            "publish_rate_hz": snap.publish_rate_hz,
-            "publish_count": snap.publish_count,
-            "average_latency_ms": snap.avg_latency_ms,
-            "source": snap.source.name.lower(),
-            "confidence": snap.confidence,
-            "generation": snap.generation,
-            "shm_path": self.shm_path,
-        }
+        return DaemonInfo(
+            status=status.name,
+            published_status=snap.status.name,
+            running=not snap.stopped and age <= freshness_grace_s(snap.publish_rate_hz),
+            stopped=snap.stopped,
+            daemon_uptime=(snap.last_publish_mono_ns - snap.daemon_start_mono_ns) / 1e9,
+            ntp_ready=snap.ntp_ready,
+            models_ready=snap.models_ready,
+            measurement_count=snap.sample_count,
+            seconds_since_ntp=(mono - snap.last_ntp_mono_ns) / 1e9 if snap.last_ntp_mono_ns else None,
+            seconds_since_update=age,
+            publish_rate_hz=snap.publish_rate_hz,
+            publish_count=snap.publish_count,
+            average_latency_ms=snap.avg_latency_ms,
+            source=snap.source.name.lower(),
+            confidence=snap.confidence,
+            generation=snap.generation,
+            shm_path=self.shm_path,
+        )
 
-    def get_daemon_detail(self) -> dict[str, Any]:
-        """The daemon's detail file beside the segment (per-server state, models, publish jitter);
-        {} when absent or unreadable. Informational: the segment is the source of truth."""
-        try:
-            data = json.loads(Path(self.shm_path + ".json").read_text())
-        except (OSError, ValueError):
-            return {}
-        return data if isinstance(data, dict) else {}
+    def get_daemon_detail(self) -> DaemonDetail | None:
+        """The daemon's status sidecar (per-server state, models, publish jitter); None when absent
+        or unreadable. Informational: the segment is the source of truth."""
+        return read_detail(self.shm_path)
 
     def close(self) -> None:
         self._reader.close()

@@ -15,7 +15,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from chronotick_engine.errors import ConfigError
-from chronotick_engine.segment import DEFAULT_PATH
+from chronotick_engine.protocol.paths import DEFAULT_PATH
 
 DEFAULT_NTP_PORT = 123
 
@@ -210,22 +210,47 @@ def parse_config(data: object, source: str = "config") -> ChronoTickConfig:
         raise ConfigError(_one_line(exc, source)) from None
 
 
-def load_config(path: str | Path | None) -> ChronoTickConfig:
-    """The config from `path`, or the shipped default when None."""
-    if path is None:
-        text, source = default_config_text(), "default config"
-    else:
-        source = str(path)
-        try:
-            text = Path(path).read_text()
-        except FileNotFoundError:
-            raise ConfigError(f"{source}: no such file") from None
-        except (OSError, UnicodeDecodeError) as exc:
-            raise ConfigError(f"{source}: cannot read ({exc})") from None
+def merge_over(base: object, override: object) -> object:
+    """`override` laid over `base`: mappings merge key by key, anything else (lists included)
+    replaces. Neither argument is changed."""
+    if isinstance(base, dict) and isinstance(override, dict):
+        merged = dict(base)
+        for key, value in override.items():
+            merged[key] = merge_over(base[key], value) if key in base else value
+        return merged
+    return override
+
+
+def _read_yaml(text: str, source: str) -> object:
     try:
-        data = yaml.safe_load(text)
+        return yaml.safe_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark is not None else ""
         raise ConfigError(f"{source}: invalid YAML{where}") from None
-    return parse_config(data, source)
+
+
+def load_config(path: str | Path | None) -> ChronoTickConfig:
+    """The shipped default config, with the file at `path` (if any) laid over it: a file that sets
+    one key inherits every other from the default. Mappings merge; lists replace."""
+    defaults = _read_yaml(default_config_text(), "default config")
+    if path is None:
+        return parse_config(defaults, "default config")
+    source = str(path)
+    try:
+        text = Path(path).read_text()
+    except FileNotFoundError:
+        raise ConfigError(f"{source}: no such file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{source}: cannot read ({exc})") from None
+    data = _read_yaml(text, source)
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source}: the top level must be a mapping of sections")
+    return parse_config(merge_over(defaults, data), source)
+
+
+def config_yaml(cfg: ChronoTickConfig) -> str:
+    """A config as YAML that load_config reads back to the same config."""
+    return yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False)

@@ -16,8 +16,7 @@ from claude_agent_sdk import SdkMcpTool, create_sdk_mcp_server, tool
 from mcp.types import ToolAnnotations
 from pydantic import BaseModel
 
-from chronotick_engine import ChronoTickClient
-from chronotick_engine.segment import default_path
+from chronotick_engine import ChronoTickClient, default_path
 from chronotick_mcp import tools
 
 _ANNOTATIONS = ToolAnnotations(read_only_hint=True, idempotent_hint=True, open_world_hint=False)

@@ -1,6 +1,8 @@
 """`chronotick-stdio-server`: the ChronoTick tools on FastMCP over stdio.
 
-stdout carries only JSON-RPC; logs and the banner go to stderr (or nowhere).
+stdout carries only JSON-RPC; logs and the banner go to stderr (or nowhere). The command line is
+parsed before FastMCP is imported, so `--help` and a usage error are quick, and a missing `mcp`
+extra is one line.
 """
 
 from __future__ import annotations
@@ -8,104 +10,26 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-from typing import Annotated
 
-from fastmcp import FastMCP
-from fastmcp.exceptions import ToolError, ValidationError
-from fastmcp.server.middleware import Middleware, MiddlewareContext
-from mcp.types import ToolAnnotations
-from pydantic import Field
-from pydantic import ValidationError as PydanticValidationError
+from chronotick_engine import DEFAULT_PATH, default_path
 
-from chronotick_engine import ChronoTickClient
-from chronotick_engine.segment import DEFAULT_PATH, default_path
-from chronotick_mcp import tools
-
-INSTRUCTIONS = (
-    "ChronoTick gives the current time with an honest 95% error bar from a local daemon that disciplines "
-    "the clock against NTP. Prefer get_time over guessing the date or time; check status and uncertainty_ms "
-    "before relying on sub-second precision."
-)
-
-
-class OneLineArgumentErrors(Middleware):
-    """Bad tool arguments come back as a one-line error result, not pydantic's multi-line report."""
-
-    async def on_call_tool(self, context: MiddlewareContext, call_next):  # type: ignore[override]
-        try:
-            return await call_next(context)
-        except ValidationError as exc:
-            cause = exc.__cause__
-            if isinstance(cause, PydanticValidationError) and cause.errors():
-                err = cause.errors()[0]
-                where = ".".join(str(p) for p in err["loc"]) or "arguments"
-                raise ToolError(f"invalid argument {where}: {err['msg']}") from None
-            raise ToolError(f"invalid arguments: {str(exc).splitlines()[0]}") from None
-
-
-def _annotations(title: str) -> ToolAnnotations:
-    return ToolAnnotations(title=title, read_only_hint=True, idempotent_hint=True, open_world_hint=False)
-
-
-def build_server(shm_path: str = DEFAULT_PATH) -> FastMCP:
-    mcp = FastMCP("chronotick", instructions=INSTRUCTIONS, middleware=[OneLineArgumentErrors()])
-    client = ChronoTickClient(shm_path)
-
-    @mcp.tool(
-        description=tools.GET_TIME_DESCRIPTION,
-        annotations=_annotations("Get corrected time"),
-        run_in_thread=False,
-    )
-    def get_time(
-        timezone: Annotated[
-            str | None, Field(description="IANA time zone for the iso field, e.g. 'Asia/Tokyo'; default UTC")
-        ] = None,
-    ) -> tools.TimeResult:
-        try:
-            return tools.get_time(client, timezone)
-        except tools.ToolFailure as exc:
-            raise ToolError(str(exc)) from None
-
-    @mcp.tool(
-        description=tools.STATUS_DESCRIPTION,
-        annotations=_annotations("Get daemon status"),
-        run_in_thread=False,
-    )
-    def get_daemon_status() -> tools.DaemonStatusResult:
-        try:
-            return tools.get_daemon_status(client)
-        except tools.ToolFailure as exc:
-            raise ToolError(str(exc)) from None
-
-    @mcp.tool(
-        description=tools.FUTURE_DESCRIPTION,
-        annotations=_annotations("Get time with future uncertainty"),
-        run_in_thread=False,
-    )
-    def get_time_with_future_uncertainty(
-        future_seconds: Annotated[
-            float, Field(ge=0, le=3600, allow_inf_nan=False, description="horizon in seconds, 0-3600")
-        ],
-    ) -> tools.FutureTimeResult:
-        try:
-            return tools.get_time_with_future_uncertainty(client, future_seconds)
-        except tools.ToolFailure as exc:
-            raise ToolError(str(exc)) from None
-
-    return mcp
+PROG = "chronotick-stdio-server"
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="chronotick-stdio-server", description="ChronoTick MCP server over stdio"
-    )
+    parser = argparse.ArgumentParser(prog=PROG, description="ChronoTick MCP server over stdio")
     parser.add_argument(
         "--shm-path",
         default=default_path(),
-        help="segment path (default $CHRONOTICK_SHM_PATH or /dev/shm/chronotick_shm)",
+        help=f"segment path (default $CHRONOTICK_SHM_PATH or {DEFAULT_PATH})",
     )
     parser.add_argument("--log-level", default="WARNING", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
     args = parser.parse_args(argv)
+    try:
+        from chronotick_mcp.app import build_server
+    except ImportError as exc:
+        print(f"{PROG}: needs the mcp extra: pip install 'chronotick[mcp]' ({exc})", file=sys.stderr)
+        return 2
     logging.basicConfig(level=args.log_level, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
     try:
         build_server(args.shm_path).run(transport="stdio", show_banner=False)

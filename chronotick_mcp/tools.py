@@ -15,6 +15,7 @@ from pydantic import BaseModel, Field
 
 from chronotick_engine import ChronoTickClient, ChronoTickError
 from chronotick_engine.client import MAX_FUTURE_SECONDS
+from chronotick_engine.protocol.detail import DaemonDetail, ServerDetail
 
 GET_TIME_DESCRIPTION = (
     "Current time from the node's ChronoTick daemon, corrected against NTP, with an honest 95% error bar. "
@@ -57,18 +58,6 @@ class TimeResult(BaseModel):
     call_latency_ms: float
 
 
-class ServerInfo(BaseModel):
-    server: str
-    reach: str
-    accepted: int
-    selected: int
-    last_offset_ms: float | None
-    last_delay_ms: float | None
-    jitter_ms: float
-    rejects: dict[str, int]
-    last_error: str | None
-
-
 class ModelsInfo(BaseModel):
     requested: list[str] = Field(description="TimesFM forecasters the config enables")
     ready: bool
@@ -87,7 +76,7 @@ class DaemonStatusResult(BaseModel):
     seconds_since_update: float
     publish_rate_hz: float
     average_latency_ms: float
-    servers: list[ServerInfo] | None = Field(description="per-server NTP state, when the daemon exposes it")
+    servers: list[ServerDetail] | None = Field(description="per-server NTP state, when the daemon exposes it")
     models: ModelsInfo | None = Field(description="forecaster state, when the daemon exposes it")
     summary: str
     call_latency_ms: float
@@ -126,7 +115,7 @@ def _live_reading(client: ChronoTickClient, horizon: float = 0.0):
     try:
         if not client.daemon_running():
             info = client.get_daemon_info()
-            why = "stopped" if info["stopped"] else f"silent for {info['seconds_since_update']:.1f} s"
+            why = "stopped" if info.stopped else f"silent for {info.seconds_since_update:.1f} s"
             raise ToolFailure(f"ChronoTick daemon is not running ({why}); start chronotick-daemon")
         return client.get_future_time(horizon) if horizon else client.get_time()
     except ChronoTickError as exc:
@@ -156,21 +145,11 @@ def get_time(client: ChronoTickClient, timezone: str | None = None) -> TimeResul
     )
 
 
-def _servers(detail: dict) -> list[ServerInfo] | None:
-    try:
-        return [ServerInfo(**{k: s[k] for k in ServerInfo.model_fields}) for s in detail["servers"]]
-    except (KeyError, TypeError, ValueError):
+def _models(detail: DaemonDetail | None) -> ModelsInfo | None:
+    if detail is None:
         return None
-
-
-def _models(detail: dict) -> ModelsInfo | None:
-    try:
-        m = detail["models"]
-        return ModelsInfo(
-            requested=m["requested"], ready=m["ready"], error=m["error"], weights=detail["predictor_weights"]
-        )
-    except (KeyError, TypeError, ValueError):
-        return None
+    m = detail.models
+    return ModelsInfo(requested=m.requested, ready=m.ready, error=m.error, weights=detail.predictor_weights)
 
 
 def get_daemon_status(client: ChronoTickClient) -> DaemonStatusResult:
@@ -179,7 +158,7 @@ def get_daemon_status(client: ChronoTickClient) -> DaemonStatusResult:
         info = client.get_daemon_info()
     except ChronoTickError as exc:
         raise ToolFailure(str(exc)) from None
-    since = info["seconds_since_ntp"]
+    since = info.seconds_since_ntp
     detail = client.get_daemon_detail()
     models = _models(detail)
     if models is None or not models.requested:
@@ -189,23 +168,23 @@ def get_daemon_status(client: ChronoTickClient) -> DaemonStatusResult:
     else:
         model_text = f"classical model only (TimesFM unavailable: {models.error})"
     summary = (
-        f"{info['status']}: daemon {'running' if info['running'] else 'NOT running'}, "
-        f"{info['measurement_count']} NTP samples, last "
-        f"{'never' if since is None else f'{since:.0f} s ago'}, publishing at {info['publish_rate_hz']:.0f} Hz, "
+        f"{info.status}: daemon {'running' if info.running else 'NOT running'}, "
+        f"{info.measurement_count} NTP samples, last "
+        f"{'never' if since is None else f'{since:.0f} s ago'}, publishing at {info.publish_rate_hz:.0f} Hz, "
         f"{model_text}"
     )
     return DaemonStatusResult(
-        status=info["status"],
-        running=info["running"],
-        daemon_uptime=info["daemon_uptime"],
-        ntp_ready=info["ntp_ready"],
-        models_ready=info["models_ready"],
-        measurement_count=info["measurement_count"],
+        status=info.status,
+        running=info.running,
+        daemon_uptime=info.daemon_uptime,
+        ntp_ready=info.ntp_ready,
+        models_ready=info.models_ready,
+        measurement_count=info.measurement_count,
         seconds_since_ntp=since,
-        seconds_since_update=info["seconds_since_update"],
-        publish_rate_hz=info["publish_rate_hz"],
-        average_latency_ms=info["average_latency_ms"],
-        servers=_servers(detail),
+        seconds_since_update=info.seconds_since_update,
+        publish_rate_hz=info.publish_rate_hz,
+        average_latency_ms=info.average_latency_ms,
+        servers=None if detail is None else detail.servers,
         models=models,
         summary=summary,
         call_latency_ms=(time.perf_counter() - start) * 1e3,

@@ -14,8 +14,16 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from daemonproc import BIN, daemon_factory  # noqa: E402, F401  (a fixture for every test module)
 
-from chronotick_engine.localntp import LocalChrony  # noqa: E402
-from chronotick_engine.segment import Publisher, Snapshot, Source, Status, empty_snapshot  # noqa: E402
+from chronotick_engine.protocol import (  # noqa: E402
+    Publisher,
+    Snapshot,
+    Source,
+    Status,
+    detail_path,
+    empty_snapshot,
+    lock_path,
+)  # noqa: E402
+from chronotick_engine.testing.localntp import LocalChrony  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 TRACES = REPO.parent / "shared" / "traces"
@@ -25,9 +33,9 @@ TRACES = REPO.parent / "shared" / "traces"
 def shm_path():
     path = f"/dev/shm/chronotick_test_{uuid.uuid4().hex[:10]}"
     yield path
-    for suffix in ("", ".lock", ".json"):
+    for p in (path, lock_path(path), detail_path(path)):
         try:
-            os.unlink(path + suffix)
+            os.unlink(p)
         except FileNotFoundError:
             pass
 

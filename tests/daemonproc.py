@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from chronotick_engine.protocol.paths import detail_path
+
 BIN = Path(sys.executable).parent
 # The daemon refuses root without --allow-root; CI runs as root.
 ROOT_ARGS = ["--allow-root"] if os.geteuid() == 0 else []
@@ -49,7 +51,7 @@ class DaemonProc:
         )
 
     def status_file(self) -> dict:
-        return json.loads(Path(self.shm_path + ".json").read_text())
+        return json.loads(Path(detail_path(self.shm_path)).read_text())
 
     def stop(self, sig=signal.SIGTERM) -> int:
         if self.proc.poll() is None:

@@ -26,7 +26,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from chronotick_engine import ChronoTickClient  # noqa: E402
-from chronotick_engine.localntp import LocalChrony  # noqa: E402
+from chronotick_engine.testing.localntp import LocalChrony  # noqa: E402
 
 SKIP = 77
 TAG = uuid.uuid4().hex[:4]

@@ -10,7 +10,7 @@ import time
 
 from conftest import REPO, synced_snapshot
 
-from chronotick_engine.segment import Publisher
+from chronotick_engine.protocol import Publisher
 
 EXAMPLES = REPO / "agents" / "examples"
 

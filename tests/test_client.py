@@ -15,7 +15,7 @@ from conftest import synced_snapshot
 
 from chronotick_engine import ChronoTickClient, NotReadyError, SegmentError, Status
 from chronotick_engine.client import freshness_grace_s
-from chronotick_engine.segment import Publisher, Source
+from chronotick_engine.protocol import Publisher, Source, lock_path
 
 
 def _publish_forever(path: str, ready, rate_hz: float = 100.0) -> None:
@@ -163,7 +163,7 @@ def test_replaced_file_is_remapped(shm_path):
     c = ChronoTickClient(shm_path)
     c.get_time()
     os.unlink(shm_path)
-    os.unlink(shm_path + ".lock")
+    os.unlink(lock_path(shm_path))
     with Publisher(shm_path) as pub2:
         pub2.publish(synced_snapshot(offset_s=0.5))
         time.sleep(0.15)  # a stale client looks for a replaced file at most every 100 ms
@@ -173,11 +173,11 @@ def test_replaced_file_is_remapped(shm_path):
 def test_replacement_is_looked_for_at_most_every_100_ms(shm_path, monkeypatch):
     """An MCP server reads once per call, each more than 1 ms apart: that must not cost a stat()
     (which releases the GIL) per call, only one per 100 ms."""
-    import chronotick_engine.segment as segment
+    import chronotick_engine.protocol.reader as reader
 
     stats = []
     real_stat = os.stat
-    monkeypatch.setattr(segment.os, "stat", lambda *a, **k: stats.append(a) or real_stat(*a, **k))
+    monkeypatch.setattr(reader.os, "stat", lambda *a, **k: stats.append(a) or real_stat(*a, **k))
     with Publisher(shm_path) as pub:
         pub.publish(synced_snapshot())
         c = ChronoTickClient(shm_path)
@@ -198,7 +198,7 @@ def test_reader_exit_leaves_segment(live_publisher, shm_path):
 
 def test_stopped_daemon_is_not_synchronized(shm_path):
     with Publisher(shm_path) as pub:
-        from chronotick_engine.segment import Flag
+        from chronotick_engine.protocol import Flag
 
         pub.publish(dataclasses.replace(synced_snapshot(), flags=Flag.STOPPED))
         c = ChronoTickClient(shm_path)

@@ -28,8 +28,8 @@ def test_default_config_matches_the_guide():
 
 
 def test_fusion_backtest_window_reaches_the_model():
-    from chronotick_engine.daemon import settings_from_config
     from chronotick_engine.model.classical import ClockModel
+    from chronotick_engine.model.setup import settings_from_config
 
     data = yaml.safe_load(load_config(None).model_dump_json())
     assert ClockModel(settings_from_config(parse_config(data))).fusion.window == 128
@@ -162,3 +162,33 @@ def test_options_override_file(tmp_path):
     path.write_text("clock_measurement:\n  ntp:\n    servers: [a]\ndaemon:\n  freq_hz: 10\n")
     out = run_daemon("--config", str(path), "--freq", "250", "--check-config")
     assert out.returncode == 0
+
+
+def test_a_file_that_sets_one_key_inherits_the_shipped_defaults(tmp_path):
+    path = tmp_path / "one.yaml"
+    path.write_text("clock_measurement:\n  ntp:\n    timeout_seconds: 0.5\n")
+    cfg, default = load_config(path), load_config(None)
+    assert cfg.clock_measurement.ntp.timeout_seconds == 0.5
+    assert cfg.clock_measurement.ntp.servers == default.clock_measurement.ntp.servers
+    assert cfg.clock_measurement.timing == default.clock_measurement.timing
+    assert cfg.daemon == default.daemon
+
+
+def test_lists_replace_and_mappings_merge(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("clock_measurement:\n  ntp:\n    servers: [a:5]\ndaemon:\n  freq_hz: 10\n")
+    cfg = load_config(path)
+    assert cfg.clock_measurement.ntp.servers == ["a:5"]
+    assert cfg.daemon.freq_hz == 10 and cfg.daemon.shm_path == load_config(None).daemon.shm_path
+
+
+def test_check_config_prints_the_merged_result(tmp_path):
+    path = tmp_path / "one.yaml"
+    path.write_text("clock_measurement:\n  ntp:\n    timeout_seconds: 0.5\n")
+    out = run_daemon("--config", str(path), "--freq", "250", "--check-config")
+    assert out.returncode == 0 and out.stdout.rstrip().endswith("config OK"), out
+    merged = tmp_path / "merged.yaml"
+    merged.write_text(out.stdout)
+    cfg = load_config(merged)
+    assert cfg.daemon.freq_hz == 250 and cfg.clock_measurement.ntp.timeout_seconds == 0.5
+    assert cfg.clock_measurement.ntp.servers == load_config(None).clock_measurement.ntp.servers

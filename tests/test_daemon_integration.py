@@ -13,7 +13,7 @@ from conftest import BIN
 from faultproxy import FaultProxy
 
 from chronotick_engine import ChronoTickClient
-from chronotick_engine.localntp import LocalChrony
+from chronotick_engine.testing.localntp import LocalChrony
 
 pytestmark = pytest.mark.integration
 

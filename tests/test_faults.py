@@ -24,8 +24,8 @@ from faultproxy import FaultProxy
 from chronotick_engine import ChronoTickClient
 from chronotick_engine.config import parse_config
 from chronotick_engine.daemon import Daemon
-from chronotick_engine.ntp import ClockSource, Exchange
-from chronotick_engine.segment import Publisher, Snapshot, Source, Status
+from chronotick_engine.measure.ntp import ClockSource, Exchange
+from chronotick_engine.protocol import Publisher, Snapshot, Source, Status
 
 pytestmark = pytest.mark.integration
 
@@ -263,7 +263,7 @@ def test_system_clock_step_is_detected_published_and_resynchronised():
     assert d.check_clock_step() == pytest.approx(500_000_000, abs=1_000_000)
     snap = d.snapshot(clock.monotonic_ns())
     assert snap.status == Status.DISRUPTED
-    assert d._burst_left == cfg.clock_measurement.ntp.burst_count  # a re-synchronisation burst
+    assert d.measurer.burst_left == cfg.clock_measurement.ntp.burst_count  # a re-synchronisation burst
     # Already re-expressed against the new local time: the correction is -0.5 s, not stale.
     assert snap.offset_s == pytest.approx(-0.5, abs=2e-3)
     for _ in range(3):
@@ -315,7 +315,7 @@ def test_heartbeat_publication_equals_a_full_snapshot(tmp_path):
     """The publish loop re-packs the model only when it changes; every tick must still carry
     exactly what publishing snapshot(now) would: through synchronisation, a silence long enough to
     turn FREE_RUNNING, and back; and for a restarted daemon serving its predecessor's model."""
-    from chronotick_engine.segment import decode
+    from chronotick_engine.protocol import decode
 
     clock = SteppableClock()
     cfg = parse_config(STEP_CONFIG)
@@ -324,13 +324,13 @@ def test_heartbeat_publication_equals_a_full_snapshot(tmp_path):
     full.generation = fast.generation
 
     def same(d: Daemon, now: int) -> Snapshot:
-        base, void = d._heartbeat_base(now)
-        fast.publish_heartbeat(base, now, void, d._stats.count, d._stats.rate_hz, d._stats.latency_ms)
+        base, void = d.heartbeat_base(now)
+        fast.publish_heartbeat(base, now, void, d.stats.count, d.stats.rate_hz, d.stats.latency_ms)
         full.publish(d.snapshot(now))
         a, b = (decode(bytes(p._mm)) for p in (fast, full))
         assert a == b, (a, b)
-        d._stats.count += 1
-        d._stats.rate_hz, d._stats.latency_ms = 99.5 + d._stats.count % 3, 0.01 * d._stats.count
+        d.stats.count += 1
+        d.stats.rate_hz, d.stats.latency_ms = 99.5 + d.stats.count % 3, 0.01 * d.stats.count
         return a
 
     try:
@@ -339,7 +339,7 @@ def test_heartbeat_publication_equals_a_full_snapshot(tmp_path):
             d.poll_once()
             seen.append(same(d, clock.monotonic_ns()).status)
         seen.append(same(d, clock.monotonic_ns() + 1000).status)  # unchanged inputs: the cached model
-        later = clock.monotonic_ns() + int(d._silence_limit_s() * 1e9) + 1_000_000
+        later = clock.monotonic_ns() + int(d.silence_limit_s() * 1e9) + 1_000_000
         seen.append(same(d, later).status)
         seen.append(same(d, later + 10**9).status)
         d.poll_once()

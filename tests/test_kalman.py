@@ -6,11 +6,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from chronotick_engine.model.base import History, Measurement
-from chronotick_engine.model.classical import MIXTURE_CLASSICAL, ClockModel, _Kalman
+from chronotick_engine.eval.replay import load_trace, replay_report
+from chronotick_engine.eval.simulate import simulate, write_trace
+from chronotick_engine.measure.measurement import Measurement
+from chronotick_engine.model.base import History
+from chronotick_engine.model.classical import MIXTURE_CLASSICAL, ClockModel
 from chronotick_engine.model.kalman import filter_samples, wander_density
-from chronotick_engine.replay import load_trace, replay_report
-from chronotick_engine.simulate import simulate, write_trace
+from chronotick_engine.model.predictors import Kalman
 
 WINDOW = 64
 
@@ -21,7 +23,7 @@ def samples(n: int, ppm: float = 12.0, noise: float = 200e-6, seed: int = 0):
     return t, -ppm * 1e-6 * t + rng.normal(0, noise, n)
 
 
-def slide(kalman: _Kalman, t, y, variance_of) -> None:
+def slide(kalman: Kalman, t, y, variance_of) -> None:
     """Refit as the model does: one History per new sample, the last WINDOW samples, with the
     variances `variance_of(index, samples_seen)` they have at that refit."""
     for n in range(1, t.size + 1):
@@ -33,7 +35,7 @@ def slide(kalman: _Kalman, t, y, variance_of) -> None:
 def test_the_anchor_makes_the_window_exact():
     """Filtering a sliding window from the anchor must equal one pass over every sample."""
     t, y = samples(300)
-    kalman = _Kalman(0.2, WINDOW)
+    kalman = Kalman(0.2, WINDOW)
     slide(kalman, t, y, lambda i, n: (200e-6) ** 2)
     one_pass = filter_samples(None, t.tolist(), y.tolist(), [(200e-6) ** 2] * t.size, wander_density(0.2))
     assert kalman.state.offset == pytest.approx(one_pass.offset, abs=1e-12)
@@ -48,7 +50,7 @@ def test_a_sample_leaves_the_window_with_the_weight_it_has_then():
     t, y = samples(200)
     y[0] += 3e-3
     normal = (200e-6) ** 2
-    kalman = _Kalman(0.0, WINDOW)
+    kalman = Kalman(0.0, WINDOW)
     slide(kalman, t, y, lambda i, n: normal * (1e-6 if i == 0 and n < WINDOW else 1.0))
     honest = filter_samples(None, t.tolist(), y.tolist(), [normal] * t.size, 0.0)
     assert kalman.state.offset == pytest.approx(honest.offset, abs=1e-12)
@@ -60,7 +62,7 @@ def test_without_wander_the_frequency_is_learnt_from_every_sample():
     errors = []
     for seed in range(5):
         t, y = samples(400, ppm=-23.0, seed=seed)
-        kalman = _Kalman(0.0, WINDOW)
+        kalman = Kalman(0.0, WINDOW)
         slide(kalman, t, y, lambda i, n: (200e-6) ** 2)
         errors.append(abs(kalman.slope() * 1e6 - 23.0))
     assert max(errors) < 0.006
@@ -68,7 +70,7 @@ def test_without_wander_the_frequency_is_learnt_from_every_sample():
 
 def test_a_local_step_shifts_the_anchor_and_the_window():
     t, y = samples(150)
-    kalman = _Kalman(0.02, WINDOW)
+    kalman = Kalman(0.02, WINDOW)
     slide(kalman, t, y, lambda i, n: (200e-6) ** 2)
     before = kalman.predict(t[-1] + 64.0)
     kalman.local_step(0.2)
@@ -81,7 +83,7 @@ def test_the_bank_is_weighed_by_the_posterior_but_kept_out_of_the_mixture():
     t, y = samples(120)
     for ti, yi in zip(t, y, strict=True):
         model.update(Measurement(float(ti), float(yi), 2e-3))
-    kalman_names = {p.name for p in model._predictors if isinstance(p, _Kalman)}
+    kalman_names = {p.name for p in model._predictors if isinstance(p, Kalman)}
     assert len(kalman_names) == 4
     assert not kalman_names & model._mixtures[MIXTURE_CLASSICAL].keys()
     assert sum(model.weights.get(n, 0.0) for n in kalman_names) > 0.5  # a line with white noise

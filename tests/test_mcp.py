@@ -11,8 +11,8 @@ import pytest
 from conftest import BIN, REPO, fresh, synced_snapshot
 from fastmcp import Client
 
-from chronotick_engine.segment import Publisher
-from chronotick_mcp.server import build_server
+from chronotick_engine.protocol import Publisher
+from chronotick_mcp.app import build_server
 
 TIME_FIELDS = {
     "corrected_unix",

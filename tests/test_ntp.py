@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from chronotick_engine.ntp import Exchange, Rejected, ns_to_ntp, parse_reply
-from chronotick_engine.selection import select
+from chronotick_engine.measure.ntp import Exchange, Rejected, ns_to_ntp, parse_reply
+from chronotick_engine.measure.selection import select
 
 COOKIE = 0x1234_5678_9ABC_DEF0
 

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from independent_decoder import decode_v1
 
 from chronotick_engine.errors import PublisherError, SegmentError
-from chronotick_engine.segment import (
+from chronotick_engine.protocol import (
     SEGMENT_SIZE,
     Flag,
     Publisher,

@@ -17,11 +17,11 @@ from conftest import BIN, TRACES
 from chronotick_engine import ChronoTickClient
 from chronotick_engine.config import parse_config
 from chronotick_engine.errors import ForecastBackendError
-from chronotick_engine.forecast_setup import attach_forecasters
-from chronotick_engine.model.base import Measurement
+from chronotick_engine.eval.replay import load_trace, replay_report
+from chronotick_engine.measure.measurement import Measurement
 from chronotick_engine.model.classical import ClockModel
+from chronotick_engine.model.setup import attach_forecasters
 from chronotick_engine.model.timesfm_backend import load_backend
-from chronotick_engine.replay import load_trace, replay_report
 
 timesfm = pytest.importorskip("timesfm", reason="the timesfm extra is not installed")
 torch = pytest.importorskip("torch", reason="the timesfm extra is not installed")
@@ -84,7 +84,7 @@ def test_fused_model_uses_only_measurements_and_stays_finite(checkpoint, offline
     # The forecasters' buffers hold exactly the fed measurements, never a prediction.
     assert len(fore["timesfm-short"]._y) == 60
     est = model.estimate
-    assert est is not None and np.isfinite(est.offset) and est.offset_unc > 0
+    assert est is not None and np.isfinite(est.offset_s) and est.offset_unc_s > 0
     assert abs(est.drift - 5e-6) < 1e-6
 
 

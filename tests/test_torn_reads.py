@@ -10,7 +10,7 @@ import time
 from conftest import synced_snapshot
 from independent_decoder import decode_v1
 
-from chronotick_engine.segment import Publisher, SegmentReader, encode
+from chronotick_engine.protocol import Publisher, SegmentReader, encode
 
 READS_PER_READER = 500_000
 

@@ -15,7 +15,7 @@ import sys
 import time
 
 from chronotick_engine import ChronoTickClient, ChronoTickError
-from chronotick_engine.segment import default_path
+from chronotick_engine.protocol import default_path
 
 
 def _act(shm_path: str, at: float, out) -> None:

@@ -1,26 +1,18 @@
-"""Types shared by the clock models: what they are fed and what they publish."""
+"""Types shared by the clock models: what they publish, and the predictors they fuse. What they are
+fed is measure.measurement.Measurement."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
 from chronotick_engine.extrapolation import halfwidth_at, offset_at
 
-
-@dataclass(frozen=True, slots=True)
-class Measurement:
-    """One accepted offset observation (after cross-server selection).
-
-    t is seconds on the local monotonic timescale; offset is reference - local system time;
-    delay is the round-trip delay of the exchange behind it (0 when unknown).
-    """
-
-    t: float
-    offset: float
-    delay: float = 0.0
+if TYPE_CHECKING:
+    from chronotick_engine.model.regression import LineFit
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,9 +20,9 @@ class ClockEstimate:
     """The model's published parameters, anchored at anchor_t (monotonic seconds)."""
 
     anchor_t: float
-    offset: float
-    drift: float
-    offset_unc: float  # 95% half-width at the anchor
+    offset_s: float  # reference - local at the anchor, seconds
+    drift: float  # s/s
+    offset_unc_s: float  # 95% half-width at the anchor, seconds
     drift_unc: float  # 95% half-width of the drift, s/s
     max_drift_rate: float  # allowance for unmodelled frequency wander, s/s
     confidence: float
@@ -38,10 +30,10 @@ class ClockEstimate:
     fused: bool = False
 
     def offset_at(self, t: float) -> float:
-        return offset_at(self.offset, self.drift, t - self.anchor_t)
+        return offset_at(self.offset_s, self.drift, t - self.anchor_t)
 
     def halfwidth_at(self, t: float) -> float:
-        return halfwidth_at(self.offset_unc, self.drift_unc, self.max_drift_rate, t - self.anchor_t)
+        return halfwidth_at(self.offset_unc_s, self.drift_unc, self.max_drift_rate, t - self.anchor_t)
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,3 +72,17 @@ class Predictor(Protocol):
     def local_step(self, step_s: float) -> None:
         """The local clock stepped by step_s: re-express any stored offsets."""
         ...
+
+
+class ForecastSource(Protocol):
+    """A set of forecasting predictors (TimesFM, forecaster.py) that the model joins to its fusion;
+    the model hands them its reference line and tells them of every refit."""
+
+    @property
+    def predictors(self) -> Sequence[ReferencedPredictor]: ...
+
+    def notify(self) -> None: ...
+
+
+class ReferencedPredictor(Predictor, Protocol):
+    def set_reference(self, line: LineFit) -> None: ...

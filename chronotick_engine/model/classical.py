@@ -1,8 +1,8 @@
 """The classical clock model (chrony's `reference` to regression.py's `sourcestats`).
 
-It keeps the recent accepted measurements, gates outliers and confirmed steps, runs a bank of
-robust regressions (the host clock, level medians, a short line, a runs-test-trimmed long line)
-and anchored Kalman filters at several frequency-wander levels (kalman.py), fuses them by their
+It keeps the recent accepted measurements, gates outliers and confirmed steps, runs the predictor
+bank of predictors.py (the host clock, level medians, a short line, a runs-test-trimmed long line
+and anchored Kalman filters at several frequency-wander levels), fuses them by their
 back-tested errors (fusion.py), and publishes offset, drift and a calibrated 95% interval.
 Extra predictors (TimesFM) join the same fusion through `add_predictor`.
 
@@ -18,22 +18,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from chronotick_engine.model.base import ClockEstimate, History, Measurement, Predictor
-from chronotick_engine.model.forecaster import ForecastEngine
+from chronotick_engine.measure.measurement import Measurement
+from chronotick_engine.model.base import ClockEstimate, ForecastSource, History, Predictor
 from chronotick_engine.model.fusion import BacktestFusion
-from chronotick_engine.model.kalman import (
-    MAX_FREQUENCY_ERROR,
-    KalmanState,
-    filter_samples,
-    wander_density,
-)
-from chronotick_engine.model.regression import (
-    LineFit,
-    adaptive_line_fit,
-    line_fit,
-    robust_scale,
-    weighted_median,
-)
+from chronotick_engine.model.kalman import MAX_FREQUENCY_ERROR
+from chronotick_engine.model.predictors import KALMAN_WANDER_PPM, HostClock, Kalman, LevelMedian, Line
+from chronotick_engine.model.regression import LineFit, robust_scale
 
 log = logging.getLogger(__name__)
 
@@ -55,10 +45,6 @@ FUSED_CLASSICAL = "fused:classical"
 FUSED_ALL = "fused:all"
 MIXTURE_CLASSICAL = "mixture:classical"
 MIXTURE_ALL = "mixture:all"
-# Frequency wander levels (ppm in an hour, 1 sigma) of the Kalman bank: a frequency that holds, a
-# good crystal, a poor one in a changing room, and thermal shocks.
-KALMAN_WANDER_PPM = (0.0, 0.02, 0.2, 2.0)
-PRIOR_DOF = 4.0  # degrees of freedom the noise estimate counts for in a line's residual scale
 FORECAST_MARGIN = 0.9  # forecasters must cut the back-tested squared error by 10% to be used
 
 
@@ -76,147 +62,24 @@ class EstimatorSettings:
     backtest_window: int = 128
 
 
-class _FromHistory:
-    """Built-in predictors keep nothing beyond the History they are refitted from."""
-
-    def spread(self, t: float) -> float | None:
-        return None
-
-    def reset(self) -> None:
-        pass
-
-    def local_step(self, step_s: float) -> None:
-        pass
-
-
-class _HostClock(_FromHistory):
-    """Predicts a zero offset: the host's own (possibly already disciplined) clock is right.
-
-    On a host that another NTP daemon already disciplines this is hard to beat; the back-test
-    gives it weight only where it earns it, which keeps ChronoTick from ever doing worse there.
-    """
-
-    name = "host-clock"
-
-    def refit(self, h: History) -> None:
-        pass
-
-    def predict(self, t: float) -> float:
-        return 0.0
-
-    def slope(self) -> float:
-        return 0.0
-
-
-class _LevelMedian(_FromHistory):
-    """Median of the last k offsets: the best forecaster of a disciplined clock.
-
-    Delay-weighted, it trusts the exchanges least delayed by queueing. Where delays differ because
-    the servers' paths differ, not because of queueing, that weighting only favours one server's
-    path bias, so the bank also holds the plain median, and the back-test picks.
-    """
-
-    def __init__(self, k: int, delay_weighted: bool = True):
-        self.name = f"median-{k}" if delay_weighted else f"plain-median-{k}"
-        self.k = k
-        self.delay_weighted = delay_weighted
-        self._level = math.nan
-
-    def refit(self, h: History) -> None:
-        y = h.offset[-self.k :]
-        self._level = weighted_median(y, h.weight[-self.k :]) if self.delay_weighted else float(np.median(y))
-
-    def predict(self, t: float) -> float:
-        return self._level
-
-    def slope(self) -> float:
-        return 0.0
-
-
-class _Line(_FromHistory):
-    """Robust weighted line over the last n samples, or runs-test trimmed when adaptive."""
-
-    def __init__(self, n: int, adaptive: bool):
-        self.name = f"line-adaptive-{n}" if adaptive else f"line-{n}"
-        self.n = n
-        self.adaptive = adaptive
-        self.fit: LineFit | None = None
-
-    def refit(self, h: History) -> None:
-        t, y, w = h.t[-self.n :], h.offset[-self.n :], h.weight[-self.n :]
-        t0 = float(t[-1])
-        # History weights are absolute (1 / noise variance): shrink the residual scale towards them.
-        if self.adaptive:
-            self.fit = adaptive_line_fit(t, y, w, t0, prior_dof=PRIOR_DOF)
-        else:
-            self.fit = line_fit(t, y, w, t0, prior_dof=PRIOR_DOF)
-
-    def predict(self, t: float) -> float:
-        return self.fit.predict(t) if self.fit else math.nan
-
-    def slope(self) -> float:
-        return self.fit.slope if self.fit else 0.0
-
-
-class _Kalman:
-    """Offset-and-frequency Kalman filter at one wander level, anchored (kalman.py): the window is
-    refiltered with its current weights, older samples live on in the anchor."""
-
-    def __init__(self, wander_ppm: float, window: int):
-        self.name = f"kalman-{wander_ppm:g}ppm"
-        self.q = wander_density(wander_ppm)
-        self.window = window
-        self.reset()
-
-    def reset(self) -> None:
-        self._anchor: KalmanState | None = None
-        self._window: tuple[list[float], list[float], list[float]] = ([], [], [])
-        self.state: KalmanState | None = None
-
-    def local_step(self, step_s: float) -> None:
-        if self._anchor is not None:
-            self._anchor = self._anchor.shifted(step_s)
-        t, y, r = self._window
-        self._window = (t, [v - step_s for v in y], r)
-
-    def refit(self, h: History) -> None:
-        t, y, r = h.t.tolist(), h.offset.tolist(), (1.0 / h.weight).tolist()
-        old_t, old_y, old_r = self._window
-        # Only a full window slides; a shorter one changed because warm-up dropped an outlier.
-        if len(old_t) >= self.window and t:
-            gone = sum(1 for x in old_t if x < t[0])
-            self._anchor = filter_samples(self._anchor, old_t[:gone], old_y[:gone], old_r[:gone], self.q)
-        self._window = (t, y, r)
-        self.state = filter_samples(self._anchor, t, y, r, self.q)
-
-    def predict(self, t: float) -> float:
-        return self.state.predict(t) if self.state else math.nan
-
-    def slope(self) -> float:
-        return self.state.frequency if self.state else 0.0
-
-    def spread(self, t: float) -> float | None:
-        return None
-
-
 class ClockModel:
     """Measurements in, ClockEstimate out."""
 
     def __init__(self, settings: EstimatorSettings | None = None):
         self.settings = settings or EstimatorSettings()
-        self._reference = _Line(self.settings.history, adaptive=True)
+        self._reference = Line(self.settings.history, adaptive=True)
         self._predictors: list[Predictor] = [
-            _HostClock(),
-            _LevelMedian(8),
-            _LevelMedian(32),
-            _LevelMedian(8, delay_weighted=False),
-            _LevelMedian(32, delay_weighted=False),
-            _Line(16, adaptive=False),
+            HostClock(),
+            LevelMedian(8),
+            LevelMedian(32),
+            LevelMedian(8, delay_weighted=False),
+            LevelMedian(32, delay_weighted=False),
+            Line(16, adaptive=False),
             self._reference,
-            *(_Kalman(q, self.settings.history) for q in KALMAN_WANDER_PPM),
+            *(Kalman(q, self.settings.history) for q in KALMAN_WANDER_PPM),
         ]
         self.fusion = BacktestFusion(window=self.settings.backtest_window)
-        self._engines: list[ForecastEngine] = []
+        self._engines: list[ForecastSource] = []
         self._samples: deque[Measurement] = deque(maxlen=self.settings.history)
         self._suspects: list[Measurement] = []
         self._weights: dict[str, float] = {self._reference.name: 1.0}
@@ -234,7 +97,7 @@ class ClockModel:
         if self._samples:
             predictor.refit(self._history())
 
-    def attach_forecasts(self, engine: ForecastEngine) -> None:
+    def attach_forecasts(self, engine: ForecastSource) -> None:
         """Add an engine's forecasters to the fusion; the engine is told of every refit."""
         for p in engine.predictors:
             self.add_predictor(p)
@@ -270,7 +133,7 @@ class ClockModel:
         against the new local time, rather than thrown away.
         """
         shifted = [Measurement(m.t, m.offset - step_s, m.delay) for m in self._samples]
-        self.fusion.forget(_HostClock.name)  # the host clock's record no longer describes it
+        self.fusion.forget(HostClock.name)  # the host clock's record no longer describes it
         for p in self._predictors:
             p.local_step(step_s)
         self._samples.clear()
@@ -360,7 +223,7 @@ class ClockModel:
     def _gate(self, m: Measurement, est: ClockEstimate) -> str:
         s = self.settings
         d_min = min(x.delay for x in self._samples)
-        noise = self.fusion.conformal_halfwidth() or (est.offset_unc - self._asymmetry_allowance())
+        noise = self.fusion.conformal_halfwidth() or (est.offset_unc_s - self._asymmetry_allowance())
         # The sample's own excess delay is deliberately not added: a delay spike is exactly the
         # exchange whose offset is biased by up to half that excess, and it must not pass.
         threshold = s.gate_k * max(noise, s.gate_floor_s, d_min / 20.0) + (
@@ -463,9 +326,9 @@ class ClockModel:
         coverage = self.fusion.empirical_coverage()
         return ClockEstimate(
             anchor_t=t_a,
-            offset=offset,
+            offset_s=offset,
             drift=drift,
-            offset_unc=offset_unc,
+            offset_unc_s=offset_unc,
             drift_unc=drift_unc,
             max_drift_rate=s.wander_ppm * 1e-6,
             confidence=coverage if coverage is not None else 0.5,
@@ -483,7 +346,7 @@ class ClockModel:
         one model at several wander levels, and the mixture is there to average different models.
         """
         ref = self._reference.name
-        mixed = [n for n in names if not isinstance(self._by_name(n), _Kalman)]
+        mixed = [n for n in names if not isinstance(self._by_name(n), Kalman)]
         mixture = self.fusion.inverse_mse_weights(mixed, ref, floors)
         self._mixtures[mixture_name] = mixture
         return self.fusion.posterior_weights(names, ref, (mixture_name, mixture), floors)

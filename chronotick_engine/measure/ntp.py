@@ -12,8 +12,7 @@ import os
 import socket
 import struct
 import time
-from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import ntplib
 
@@ -161,53 +160,3 @@ def query(
         stratum=stratum,
         root_distance=rdist,
     )
-
-
-@dataclass
-class ServerState:
-    """What the daemon knows of one server; exposed in its status."""
-
-    name: str
-    reach: int = 0  # 8-bit shift register of recent poll successes, as in ntpd/chrony
-    polls: int = 0
-    accepted: int = 0
-    selected: int = 0
-    last_offset: float | None = None
-    last_delay: float | None = None
-    jitter: float = 0.0
-    last_ok_mono_ns: int = 0
-    last_error: str | None = None
-    rejects: Counter[str] = field(default_factory=Counter)
-    backoff_until_mono_ns: int = 0
-
-    def record_success(self, ex: Exchange) -> None:
-        self.polls += 1
-        self.reach = ((self.reach << 1) | 1) & 0xFF
-        self.accepted += 1
-        if self.last_offset is not None:
-            diff = ex.offset - self.last_offset
-            self.jitter = math.sqrt(0.75 * self.jitter**2 + 0.25 * diff**2)
-        self.last_offset = ex.offset
-        self.last_delay = ex.delay
-        self.last_ok_mono_ns = ex.mono_ns
-        self.last_error = None
-
-    def record_failure(self, reason: str, detail: str = "") -> None:
-        self.polls += 1
-        self.reach = (self.reach << 1) & 0xFF
-        self.rejects[reason] += 1
-        self.last_error = f"{reason}: {detail}" if detail else reason
-
-    def as_dict(self) -> dict:
-        return {
-            "server": self.name,
-            "reach": f"{self.reach:03o}",
-            "polls": self.polls,
-            "accepted": self.accepted,
-            "selected": self.selected,
-            "last_offset_ms": None if self.last_offset is None else round(self.last_offset * 1e3, 6),
-            "last_delay_ms": None if self.last_delay is None else round(self.last_delay * 1e3, 6),
-            "jitter_ms": round(self.jitter * 1e3, 6),
-            "rejects": dict(self.rejects),
-            "last_error": self.last_error,
-        }

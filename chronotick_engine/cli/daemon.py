@@ -8,20 +8,21 @@ import os
 import signal
 import sys
 
-from chronotick_engine.config import ChronoTickConfig, default_config_text, load_config, parse_config
+from chronotick_engine.cli.common import EXIT_OK, EXIT_USAGE, Parser, run_entry
+from chronotick_engine.config import (
+    ChronoTickConfig,
+    config_yaml,
+    default_config_text,
+    load_config,
+    parse_config,
+)
 from chronotick_engine.errors import ChronoTickError, ConfigError
 
-EXIT_OK, EXIT_RUNTIME, EXIT_USAGE = 0, 1, 2
-
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # one line, exit 2, no usage dump
-        sys.stderr.write(f"{self.prog}: error: {message} (see --help)\n")
-        raise SystemExit(EXIT_USAGE)
+EXIT_RUNTIME = 1
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = _Parser(
+    p = Parser(
         prog="chronotick-daemon", description="Measure NTP, model the clock, publish to shared memory."
     )
     p.add_argument("--config", help="YAML config file (default: the shipped default)")
@@ -81,7 +82,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"chronotick-daemon: config error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     if args.check_config:
-        print("config OK")
+        sys.stdout.write(config_yaml(cfg))  # the merged result: the defaults, the file, the options
+        print("# config OK")
         return EXIT_OK
     if os.geteuid() == 0 and not args.allow_root:
         print(
@@ -106,7 +108,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def run(cfg: ChronoTickConfig) -> int:
     from chronotick_engine.daemon import Daemon
-    from chronotick_engine.segment import Publisher
+    from chronotick_engine.protocol.writer import Publisher
 
     log = logging.getLogger("chronotick.daemon")
     try:
@@ -116,10 +118,10 @@ def run(cfg: ChronoTickConfig) -> int:
         return EXIT_RUNTIME
     daemon = Daemon(cfg)
     if cfg.daemon.metrics_port is not None:
-        from chronotick_engine.metrics import start_metrics_server
+        from chronotick_engine.daemon.metrics import start_metrics_server
 
         try:
-            start_metrics_server(daemon.status_dict, cfg.daemon.metrics_port, cfg.daemon.metrics_address)
+            start_metrics_server(daemon.detail, cfg.daemon.metrics_port, cfg.daemon.metrics_address)
         except ChronoTickError as exc:
             publisher.close()
             print(f"chronotick-daemon: {exc}", file=sys.stderr)
@@ -143,14 +145,7 @@ def run(cfg: ChronoTickConfig) -> int:
 
 
 def entry() -> int:
-    """Console-script entry: whatever goes wrong, one line on stderr and a non-zero exit."""
-    try:
-        return main()
-    except KeyboardInterrupt:
-        return 130
-    except Exception as exc:  # a bug must still not show users a traceback
-        print(f"chronotick-daemon: internal error: {type(exc).__name__}: {exc}", file=sys.stderr)
-        return 1
+    return run_entry("chronotick-daemon", main)
 
 
 if __name__ == "__main__":

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from chronotick_engine.model.base import Measurement
-from chronotick_engine.ntp import Exchange
+from chronotick_engine.measure.measurement import Measurement
+from chronotick_engine.measure.ntp import Exchange
 
 # Each exchange's offset error is bounded by delay/2; the floor absorbs timestamping noise.
 INTERVAL_FLOOR_S = 500e-6

@@ -8,23 +8,19 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
 import statistics
 import sys
 import time
 from datetime import UTC, datetime
 
-from chronotick_engine.client import ChronoTickClient
+from chronotick_engine.cli.common import EXIT_OK, EXIT_USAGE, Parser, run_entry
+from chronotick_engine.client import ChronoTickClient, DaemonInfo, TimeReading
 from chronotick_engine.errors import ChronoTickError
-from chronotick_engine.segment import DEFAULT_PATH, Status, default_path
+from chronotick_engine.protocol.codec import Status
+from chronotick_engine.protocol.detail import DaemonDetail
+from chronotick_engine.protocol.paths import DEFAULT_PATH, default_path
 
-EXIT_OK, EXIT_NOT_READY, EXIT_USAGE = 0, 1, 2
-
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:
-        sys.stderr.write(f"{self.prog}: error: {message} (see --help)\n")
-        raise SystemExit(EXIT_USAGE)
+EXIT_NOT_READY = 1  # the daemon is absent or not SYNCHRONIZED
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -35,8 +31,8 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"segment path (default $CHRONOTICK_SHM_PATH or {DEFAULT_PATH})",
     )
     common.add_argument("--json", action="store_true", help="machine-readable output")
-    p = _Parser(prog="chronotick-client", description="Read ChronoTick's corrected time and daemon status.")
-    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    p = Parser(prog="chronotick-client", description="Read ChronoTick's corrected time and daemon status.")
+    sub = p.add_subparsers(dest="command", required=True, parser_class=Parser)
     sub.add_parser("status", parents=[common], help="daemon health at a glance")
     sub.add_parser("read", parents=[common], help="one reading of the corrected clock")
     w = sub.add_parser("watch", parents=[common], help="live view, refreshed in place")
@@ -71,38 +67,39 @@ def reading_dict(client: ChronoTickClient) -> dict:
     }
 
 
-def _status_table(info: dict) -> str:
+def _status_table(info: DaemonInfo, reading: TimeReading | None, detail: DaemonDetail | None) -> str:
+    since = info.seconds_since_ntp
     rows = [
-        ("status", info["status"]),
-        ("running", "yes" if info["running"] else ("stopped" if info["stopped"] else "no (stale)")),
-        ("uptime", f"{info['daemon_uptime']:.1f} s"),
-        ("ntp ready", "yes" if info["ntp_ready"] else "no"),
-        ("models ready", "yes" if info["models_ready"] else "no"),
-        ("measurements", str(info["measurement_count"])),
-        ("since NTP", "never" if info["seconds_since_ntp"] is None else f"{info['seconds_since_ntp']:.1f} s"),
-        ("publish rate", f"{info['publish_rate_hz']:.1f} Hz"),
-        ("update latency", f"{info['average_latency_ms']:.3f} ms"),
-        ("segment", info["shm_path"]),
+        ("status", info.status),
+        ("running", "yes" if info.running else ("stopped" if info.stopped else "no (stale)")),
+        ("uptime", f"{info.daemon_uptime:.1f} s"),
+        ("ntp ready", "yes" if info.ntp_ready else "no"),
+        ("models ready", "yes" if info.models_ready else "no"),
+        ("measurements", str(info.measurement_count)),
+        ("since NTP", "never" if since is None else f"{since:.1f} s"),
+        ("publish rate", f"{info.publish_rate_hz:.1f} Hz"),
+        ("update latency", f"{info.average_latency_ms:.3f} ms"),
+        ("segment", info.shm_path),
     ]
-    if "uncertainty_ms" in info:
-        rows.insert(1, ("uncertainty", f"±{info['uncertainty_ms']:.3f} ms"))
-        rows.insert(2, ("offset", f"{info['offset_ms']:+.3f} ms"))
-    detail = info.get("detail") or {}
-    jitter = (detail.get("publish") or {}).get("period_error_p99_ms")
-    if jitter is not None:
-        rows.append(("publish jitter p99", f"{jitter:.3f} ms"))
-    models = detail.get("models") or {}
-    if models.get("requested"):
-        state = "in use" if models["ready"] else f"not in use: {models['error'] or 'loading'}"
-        rows.append(("TimesFM", f"{', '.join(models['requested'])}: {state}"))
-        if models.get("inference_ms_p50") is not None:
-            rows.append(
-                ("inference", f"p50 {models['inference_ms_p50']} ms, p99 {models['inference_ms_p99']} ms")
-            )
-    for srv in detail.get("servers") or []:
-        delay = "—" if srv["last_delay_ms"] is None else f"{srv['last_delay_ms']:.3f} ms"
-        rejects = ", ".join(f"{k} {v}" for k, v in srv["rejects"].items()) or "none"
-        rows.append((f"server {srv['server']}", f"reach {srv['reach']}, delay {delay}, rejects: {rejects}"))
+    if reading is not None:
+        rows.insert(1, ("uncertainty", f"±{reading.uncertainty_seconds * 1e3:.3f} ms"))
+        rows.insert(2, ("offset", f"{reading.offset_correction * 1e3:+.3f} ms"))
+    if detail is not None:
+        jitter = detail.publish.period_error_p99_ms
+        if jitter is not None:
+            rows.append(("publish jitter p99", f"{jitter:.3f} ms"))
+        models = detail.models
+        if models.requested:
+            state = "in use" if models.ready else f"not in use: {models.error or 'loading'}"
+            rows.append(("TimesFM", f"{', '.join(models.requested)}: {state}"))
+            if models.inference_ms_p50 is not None:
+                rows.append(
+                    ("inference", f"p50 {models.inference_ms_p50} ms, p99 {models.inference_ms_p99} ms")
+                )
+        for srv in detail.servers:
+            delay = "—" if srv.last_delay_ms is None else f"{srv.last_delay_ms:.3f} ms"
+            rejects = ", ".join(f"{k} {v}" for k, v in srv.rejects.items()) or "none"
+            rows.append((f"server {srv.server}", f"reach {srv.reach}, delay {delay}, rejects: {rejects}"))
     width = max(len(k) for k, _ in rows)
     return "\n".join(f"{k:<{width}}  {v}" for k, v in rows)
 
@@ -110,14 +107,20 @@ def _status_table(info: dict) -> str:
 def cmd_status(client: ChronoTickClient, as_json: bool) -> int:
     info = client.get_daemon_info()
     try:
-        r = client.get_time()
-        info["uncertainty_ms"] = r.uncertainty_seconds * 1e3
-        info["offset_ms"] = r.offset_correction * 1e3
+        reading: TimeReading | None = client.get_time()
     except ChronoTickError:
-        pass
-    info["detail"] = client.get_daemon_detail()
-    print(json.dumps(info) if as_json else _status_table(info))
-    return EXIT_OK if info["status"] == Status.SYNCHRONIZED.name else EXIT_NOT_READY
+        reading = None
+    detail = client.get_daemon_detail()
+    if as_json:
+        out = info.model_dump()
+        if reading is not None:
+            out["uncertainty_ms"] = reading.uncertainty_seconds * 1e3
+            out["offset_ms"] = reading.offset_correction * 1e3
+        out["detail"] = detail.model_dump() if detail is not None else {}
+        print(json.dumps(out))
+    else:
+        print(_status_table(info, reading, detail))
+    return EXIT_OK if info.status == Status.SYNCHRONIZED.name else EXIT_NOT_READY
 
 
 def cmd_read(client: ChronoTickClient, as_json: bool) -> int:
@@ -212,17 +215,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def entry() -> int:
-    """Console-script entry: whatever goes wrong, one line on stderr and a non-zero exit."""
-    try:
-        return main()
-    except KeyboardInterrupt:
-        return 130
-    except BrokenPipeError:  # `chronotick-client status | head`: the reader left, nothing is wrong
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return 0
-    except Exception as exc:  # a bug must still not show users a traceback
-        print(f"chronotick-client: internal error: {type(exc).__name__}: {exc}", file=sys.stderr)
-        return 1
+    return run_entry("chronotick-client", main)
 
 
 if __name__ == "__main__":

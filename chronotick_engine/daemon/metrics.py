@@ -9,13 +9,14 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 
 from chronotick_engine.errors import ConfigError
-from chronotick_engine.segment import Status
+from chronotick_engine.protocol.codec import Status
+from chronotick_engine.protocol.detail import DaemonDetail
 
 STATUSES = [s.name for s in Status]
 
 
 class _DaemonCollector:
-    def __init__(self, status: Callable[[], dict]):
+    def __init__(self, status: Callable[[], DaemonDetail]):
         self._status = status
 
     def describe(self) -> list:
@@ -31,56 +32,56 @@ class _DaemonCollector:
 
         state = GaugeMetricFamily("chronotick_status", "1 for the daemon's current status", labels=["status"])
         for name in STATUSES:
-            state.add_metric([name], 1.0 if st["status"] == name else 0.0)
+            state.add_metric([name], 1.0 if st.status == name else 0.0)
         yield state
         ms = 1e-3
         for metric in (
             gauge(
                 "chronotick_offset_seconds",
                 "reference minus local clock",
-                st["offset_ms"] and st["offset_ms"] * ms,
+                st.offset_ms and st.offset_ms * ms,
             ),
-            gauge("chronotick_drift_ppm", "local clock frequency error", st["drift_ppm"]),
+            gauge("chronotick_drift_ppm", "local clock frequency error", st.drift_ppm),
             gauge(
                 "chronotick_uncertainty_seconds",
                 "95% half-width at the anchor",
-                st["uncertainty_ms"] and st["uncertainty_ms"] * ms,
+                st.uncertainty_ms and st.uncertainty_ms * ms,
             ),
-            gauge("chronotick_uptime_seconds", "daemon uptime", st["uptime_s"]),
-            gauge("chronotick_publish_rate_hz", "measured publish rate", st["publish"]["rate_hz"]),
+            gauge("chronotick_uptime_seconds", "daemon uptime", st.uptime_s),
+            gauge("chronotick_publish_rate_hz", "measured publish rate", st.publish.rate_hz),
             gauge(
                 "chronotick_publish_latency_seconds",
                 "mean time to build and publish one snapshot",
-                st["publish"]["latency_ms"] * ms,
+                st.publish.latency_ms * ms,
             ),
             gauge(
                 "chronotick_publish_period_error_p99_seconds",
                 "p99 |actual - nominal| publish period, last 1024 ticks",
-                st["publish"]["period_error_p99_ms"] and st["publish"]["period_error_p99_ms"] * ms,
+                st.publish.period_error_p99_ms and st.publish.period_error_p99_ms * ms,
             ),
             gauge(
                 "chronotick_model_inference_p50_seconds",
                 "TimesFM inference latency, median",
-                st["models"]["inference_ms_p50"] and st["models"]["inference_ms_p50"] * ms,
+                st.models.inference_ms_p50 and st.models.inference_ms_p50 * ms,
             ),
             gauge(
                 "chronotick_model_inference_p99_seconds",
                 "TimesFM inference latency, p99",
-                st["models"]["inference_ms_p99"] and st["models"]["inference_ms_p99"] * ms,
+                st.models.inference_ms_p99 and st.models.inference_ms_p99 * ms,
             ),
             gauge(
                 "chronotick_models_ready",
                 "1 when TimesFM forecasters are in use",
-                float(st["models"]["ready"]),
+                float(st.models.ready),
             ),
         ):
             if metric is not None:
                 yield metric
         yield CounterMetricFamily(
-            "chronotick_samples_accepted", "NTP samples accepted by the model", value=st["samples_accepted"]
+            "chronotick_samples_accepted", "NTP samples accepted by the model", value=st.samples_accepted
         )
         yield CounterMetricFamily(
-            "chronotick_samples_rejected", "NTP samples rejected by the model", value=st["samples_rejected"]
+            "chronotick_samples_rejected", "NTP samples rejected by the model", value=st.samples_rejected
         )
         reach = GaugeMetricFamily(
             "chronotick_server_reach", "reachability register, 0-255", labels=["server"]
@@ -91,18 +92,18 @@ class _DaemonCollector:
         rejects = CounterMetricFamily(
             "chronotick_server_rejects", "replies rejected, by reason", labels=["server", "reason"]
         )
-        for srv in st["servers"]:
-            reach.add_metric([srv["server"]], int(srv["reach"], 8))
-            if srv["last_delay_ms"] is not None:
-                delay.add_metric([srv["server"]], srv["last_delay_ms"] * ms)
-            for reason, n in srv["rejects"].items():
-                rejects.add_metric([srv["server"], reason], n)
+        for srv in st.servers:
+            reach.add_metric([srv.server], int(srv.reach, 8))
+            if srv.last_delay_ms is not None:
+                delay.add_metric([srv.server], srv.last_delay_ms * ms)
+            for reason, n in srv.rejects.items():
+                rejects.add_metric([srv.server, reason], n)
         yield reach
         yield delay
         yield rejects
 
 
-def start_metrics_server(status: Callable[[], dict], port: int, address: str = "127.0.0.1") -> object:
+def start_metrics_server(status: Callable[[], DaemonDetail], port: int, address: str = "127.0.0.1") -> object:
     """Serve /metrics on address:port; ConfigError in one line if the extra or the port is missing."""
     try:
         from prometheus_client import CollectorRegistry, start_http_server

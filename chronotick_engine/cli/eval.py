@@ -8,16 +8,9 @@ import logging
 import sys
 from pathlib import Path
 
+from chronotick_engine.cli.common import EXIT_FAIL, EXIT_OK, EXIT_USAGE, Parser, run_entry
 from chronotick_engine.config import load_config
 from chronotick_engine.errors import ConfigError
-
-EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
-
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:
-        sys.stderr.write(f"{self.prog}: error: {message} (see --help)\n")
-        raise SystemExit(EXIT_USAGE)
 
 
 def _positive_int(text: str) -> int:
@@ -31,10 +24,10 @@ def _positive_int(text: str) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from chronotick_engine.simulate import SCENARIOS
+    from chronotick_engine.eval.simulate import SCENARIOS
 
-    p = _Parser(prog="chronotick-eval", description="Score ChronoTick's estimator on NTP traces.")
-    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    p = Parser(prog="chronotick-eval", description="Score ChronoTick's estimator on NTP traces.")
+    sub = p.add_subparsers(dest="command", required=True, parser_class=Parser)
     r = sub.add_parser("replay", help="replay a trace CSV and print scores")
     r.add_argument("trace")
     r.add_argument("--poll-every", type=_positive_int, default=1, metavar="K")
@@ -52,7 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def cmd_replay(args: argparse.Namespace) -> int:
-    from chronotick_engine.replay import load_trace, replay_report
+    from chronotick_engine.eval.replay import load_trace, replay_report
 
     report = replay_report(
         load_trace(args.trace), Path(args.trace).stem, args.poll_every, cfg=load_config(args.config)
@@ -70,7 +63,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
-    from chronotick_engine.simulate import SCENARIOS, simulate, write_trace
+    from chronotick_engine.eval.simulate import SCENARIOS, simulate, write_trace
 
     names = sorted(SCENARIOS) if args.scenario == "all" else [args.scenario]
     out = Path(args.out)
@@ -94,7 +87,7 @@ def cmd_plot(args: argparse.Namespace) -> int:
         return EXIT_FAIL
     import numpy as np
 
-    from chronotick_engine.replay import ChronoTick, ReplayTrack, load_trace, replay
+    from chronotick_engine.eval.replay import ChronoTick, ReplayTrack, load_trace, replay
 
     track = ReplayTrack()
     replay(load_trace(args.trace), [ChronoTick()], args.poll_every, track)
@@ -151,11 +144,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def entry() -> int:
-    try:
-        return main()
-    except Exception as exc:  # never a traceback for users
-        print(f"chronotick-eval: internal error: {type(exc).__name__}: {exc}", file=sys.stderr)
-        return EXIT_FAIL
+    return run_entry("chronotick-eval", main)
 
 
 if __name__ == "__main__":

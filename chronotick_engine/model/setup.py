@@ -1,4 +1,4 @@
-"""Building the TimesFM forecasters a config asks for and attaching them to a clock model.
+"""A clock model from a config: the estimator's settings, and the TimesFM forecasters it asks for.
 
 Used by the daemon (forecasts on a worker thread) and by `chronotick-eval replay --config`
 (forecasts inline, so a replay is deterministic). A checkpoint that cannot be loaded is reported in
@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 from chronotick_engine.config import ChronoTickConfig, ModelSection
 from chronotick_engine.errors import ForecastBackendError
-from chronotick_engine.model.classical import ClockModel
+from chronotick_engine.model.classical import ClockModel, EstimatorSettings
 from chronotick_engine.model.forecaster import ForecastEngine, ForecastPredictor
 from chronotick_engine.model.timesfm_backend import load_backend
 
@@ -55,6 +55,20 @@ class ForecastStatus:
     def stop(self) -> None:
         for e in self.engines:
             e.stop()
+
+
+def settings_from_config(cfg: ChronoTickConfig) -> EstimatorSettings:
+    """The estimator's settings from a config: the daemon and the replay harness build their
+    ClockModel from this one function, so replay figures are the daemon's."""
+    e = cfg.estimator
+    return EstimatorSettings(
+        history=e.history,
+        min_samples=e.min_samples,
+        asymmetry_fraction=e.asymmetry_fraction,
+        wander_ppm=e.wander_ppm,
+        max_step_s=e.max_step_seconds,
+        backtest_window=cfg.fusion.backtest_window,
+    )
 
 
 def forecast_sections(cfg: ChronoTickConfig) -> list[tuple[str, ModelSection]]:

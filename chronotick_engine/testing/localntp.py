@@ -15,7 +15,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from chronotick_engine.ntp import query
+from chronotick_engine.measure.ntp import query
 
 
 def free_udp_port() -> int:
@@ -56,7 +56,9 @@ class LocalChrony:
                 query(self.bind, self.port, 0.2, 1.0)
                 return True
             return False
-        probe = f"from chronotick_engine.ntp import query; query({self.bind!r}, {self.port}, 0.2, 1.0)"
+        probe = (
+            f"from chronotick_engine.measure.ntp import query; query({self.bind!r}, {self.port}, 0.2, 1.0)"
+        )
         return (
             subprocess.run([*self._prefix(), sys.executable, "-c", probe], capture_output=True).returncode
             == 0

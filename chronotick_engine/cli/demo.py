@@ -9,7 +9,7 @@ import sys
 import time
 
 from chronotick_engine.client import ChronoTickClient
-from chronotick_engine.localntp import LocalChrony
+from chronotick_engine.testing.localntp import LocalChrony
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -23,7 +23,7 @@ def main(argv: list[str] | None = None) -> int:
             [
                 sys.executable,
                 "-m",
-                "chronotick_engine.daemon_cli",
+                "chronotick_engine.cli.daemon",
                 "--server",
                 ntp.address,
                 "--shm-path",

@@ -20,7 +20,7 @@ from typing import Protocol
 import numpy as np
 
 from chronotick_engine.config import ChronoTickConfig
-from chronotick_engine.model.base import Measurement
+from chronotick_engine.measure.measurement import Measurement
 from chronotick_engine.model.classical import ClockModel, EstimatorSettings
 from chronotick_engine.model.regression import line_fit
 
@@ -312,8 +312,7 @@ def replay_report(
     (forecasts computed inline) and `chronotick-classical` the same config without forecasters,
     replayed side by side; `forecast` reports the forecasters' state.
     """
-    from chronotick_engine.daemon import settings_from_config
-    from chronotick_engine.forecast_setup import attach_forecasters
+    from chronotick_engine.model.setup import attach_forecasters, settings_from_config
 
     if cfg is not None:
         model_factory = model_factory or (lambda: ClockModel(settings_from_config(cfg)))

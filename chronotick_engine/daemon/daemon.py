@@ -1,0 +1,309 @@
+"""The ChronoTick daemon: measurement on its own thread, publication on a fixed-rate loop.
+
+measurement thread: poll every server concurrently -> validate -> select -> ClockModel.update
+publish loop:       every 1/freq s -> status from freshness and step checks -> Publisher.publish
+
+The publish loop only reads the latest estimate under a lock, so a slow NTP server or model never
+stalls it. Measurement (measurement.py), the status machine (clock_state.py) and what a tick
+publishes (publication.py) each have their own room; this one owns the threads and the lock.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import threading
+import time
+
+from chronotick_engine.config import ChronoTickConfig
+from chronotick_engine.daemon.clock_state import ClockState
+from chronotick_engine.daemon.measurement import Measurer, QueryFn
+from chronotick_engine.daemon.publication import HeartbeatBase, PublishStats, build_snapshot
+from chronotick_engine.measure.ntp import SYSTEM_CLOCK, ClockSource, query
+from chronotick_engine.measure.selection import select
+from chronotick_engine.model.base import ClockEstimate
+from chronotick_engine.model.classical import ClockModel
+from chronotick_engine.model.setup import (
+    ForecastStatus,
+    build_forecasters,
+    forecast_sections,
+    settings_from_config,
+)
+from chronotick_engine.protocol.codec import Flag, Snapshot, Status
+from chronotick_engine.protocol.detail import DaemonDetail, ModelsDetail
+from chronotick_engine.protocol.paths import detail_path
+from chronotick_engine.protocol.writer import Publisher
+
+log = logging.getLogger("chronotick.daemon")
+
+
+class Daemon:
+    def __init__(
+        self,
+        cfg: ChronoTickConfig,
+        *,
+        clock: ClockSource = SYSTEM_CLOCK,
+        query_fn: QueryFn = query,
+        model: ClockModel | None = None,
+    ):
+        self.cfg = cfg
+        self.clock = clock
+        self.model = model or ClockModel(settings_from_config(cfg))
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._wake = threading.Event()
+        self._estimate: ClockEstimate | None = None
+        self._start_ns = clock.monotonic_ns()
+        self.measurer = Measurer(cfg, clock, query_fn, self._stop, self._start_ns)
+        self.state = ClockState(cfg, clock)
+        self.stats = PublishStats()
+        self._void_after_ns = int(cfg.daemon.void_after_seconds * 1e9)
+        self._heartbeat = HeartbeatBase(self._void_after_ns)
+        self.forecast: ForecastStatus = ForecastStatus()
+        self.status_path = detail_path(cfg.daemon.shm_path)
+
+    @property
+    def servers(self) -> dict:
+        return self.measurer.servers
+
+    # forecasting -----------------------------------------------------------------------------------
+
+    def start_forecasters(self) -> threading.Thread | None:
+        """Load the config's TimesFM forecasters in the background (loading takes seconds and must
+        not delay the first publication), then join them to the model; failures are one log line
+        and leave the classical model alone."""
+        self.forecast = ForecastStatus(requested=[n for n, s in forecast_sections(self.cfg)])
+        if not self.forecast.requested:
+            return None
+
+        def load() -> None:
+            status = build_forecasters(self.cfg, threaded=True, on_forecast=self._on_forecast)
+            with self._lock:
+                for engine in status.engines:
+                    self.model.attach_forecasts(engine)
+                self.forecast = status
+            if self._stop.is_set():
+                status.stop()
+
+        loader = threading.Thread(target=load, name="forecast-load", daemon=True)
+        loader.start()
+        return loader
+
+    def _on_forecast(self) -> None:
+        with self._lock:
+            self.model.refresh()
+            self._estimate = self.model.estimate
+
+    # the status machine's inputs -------------------------------------------------------------------
+
+    def check_clock_step(self) -> int:
+        """Detect a step of the system clock; re-express the model and start a burst. Returns the step."""
+        found = self.state.detect_step()
+        if found is None:
+            return 0
+        step, rm = found
+        log.warning("system clock stepped by %+.6f s; DISRUPTED until re-synchronised", step / 1e9)
+        with self._lock:
+            self.model.local_step(step / 1e9)
+            self._estimate = self.model.estimate
+            self.state.stepped(rm)
+            self.measurer.start_burst()
+        self._wake.set()
+        return step
+
+    def inherit(self, previous: Snapshot | None) -> bool:
+        """Serve a previous daemon's estimate, as FREE_RUNNING, until this one has its own
+        (ClockState.may_inherit says when that is honest)."""
+        if not self.state.may_inherit(previous, self.clock.monotonic_ns()):
+            return False
+        assert previous is not None
+        with self._lock:
+            self.state.inherited = previous
+        log.info(
+            "serving generation %d's estimate (FREE_RUNNING) until the first measurement",
+            previous.generation,
+        )
+        return True
+
+    # measurement -----------------------------------------------------------------------------------
+
+    def poll_once(self) -> str:
+        """One measurement round over all servers; returns the model's verdict or why there was none."""
+        good = self.measurer.poll_round()
+        if not good:
+            return "no_reply"
+        if any(self.state.brackets_step(ex) for ex in good):  # unusable, and tells us about the step
+            self.check_clock_step()
+            return "clock_step"
+        chosen = select(good)
+        self.measurer.note_selection(chosen)
+        m = chosen.combined()
+        assert m is not None
+        with self._lock:
+            verdict = self.model.update(m)
+            if verdict != "outlier":
+                self.state.sample_accepted(int(m.t * 1e9))
+            self._estimate = self.model.estimate
+        if verdict != "accepted":
+            log.info("round verdict: %s (offset %+.6f s)", verdict, m.offset)
+        return verdict
+
+    def _measure_loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.poll_once()
+            except Exception:  # never let one bad round kill measurement
+                log.exception("measurement round failed")
+            try:
+                self.write_status_file()
+            except Exception:  # the detail file is informational; measurement must go on
+                log.exception("status file not written")
+            self._wake.wait(self.measurer.next_interval())
+            self._wake.clear()
+
+    # status ----------------------------------------------------------------------------------------
+
+    def silence_limit_s(self) -> float:
+        return self.state.silence_limit_s(self.measurer.interval_s)
+
+    def current_status(self, now_ns: int) -> Status:
+        with self._lock:
+            est, disrupted = self._estimate, self.state.disrupted
+            last = self.state.last_sample_ns
+        return self.state.status(now_ns, est, disrupted, last, self.model.accepted, self.measurer.interval_s)
+
+    def snapshot(self, now_ns: int, stopped: bool = False) -> Snapshot:
+        with self._lock:
+            est = self._estimate
+            last_ntp = self.state.last_sample_ns
+            samples = self.model.accepted
+        flags = Flag(0)
+        if samples >= self.cfg.estimator.min_samples:
+            flags |= Flag.NTP_READY
+        if self.forecast.ready:
+            flags |= Flag.MODELS_READY
+        if stopped:
+            flags |= Flag.STOPPED
+        return build_snapshot(
+            now_ns,
+            status=self.current_status(now_ns),
+            flags=flags,
+            est=est,
+            inherited=self.state.inherited_at(now_ns) if est is None else None,
+            real_minus_mono_ns=self.state.real_minus_mono or 0,
+            last_ntp_ns=last_ntp,
+            samples=samples,
+            start_ns=self._start_ns,
+            void_after_ns=self._void_after_ns,
+            stats=self.stats,
+        )
+
+    def detail(self) -> DaemonDetail:
+        """The status sidecar's contents (docs/PROTOCOL.md)."""
+        now = self.clock.monotonic_ns()
+        with self._lock:
+            est = self._estimate
+            weights = self.model.weights
+        return DaemonDetail(
+            pid=os.getpid(),
+            status=self.current_status(now).name,
+            uptime_s=round((now - self._start_ns) / 1e9, 3),
+            samples_accepted=self.model.accepted,
+            samples_rejected=self.model.rejected,
+            steps_accepted=self.model.steps,
+            measurement_interval_s=self.measurer.interval_s,
+            predictor_weights={k: round(v, 4) for k, v in weights.items()},
+            offset_ms=None if est is None else round(est.offset_s * 1e3, 6),
+            drift_ppm=None if est is None else round(est.drift * 1e6, 4),
+            uncertainty_ms=None if est is None else round(est.offset_unc_s * 1e3, 6),
+            publish=self.stats.detail(),
+            servers=self.measurer.details(),
+            models=ModelsDetail(**self.forecast.as_dict()),
+        )
+
+    def write_status_file(self) -> None:
+        """The sidecar beside the segment, replaced whole (the 128-byte segment has no room for it)."""
+        tmp = f"{self.status_path}.tmp.{os.getpid()}"
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, self.cfg.daemon.mode)
+            with os.fdopen(fd, "w") as fh:
+                json.dump(self.detail().model_dump(), fh)
+            os.replace(tmp, self.status_path)
+        except OSError as exc:
+            log.debug("cannot write %s: %s", self.status_path, exc)
+
+    # publication -----------------------------------------------------------------------------------
+
+    def heartbeat_base(self, now_ns: int) -> tuple[Snapshot, int]:
+        """(snapshot(now), this tick's void time), rebuilt only when an input changed or its status
+        may have turned with time (SYNCHRONIZED to FREE_RUNNING, an inherited model going void)."""
+        st = self.state
+        key = (
+            self._estimate,
+            st.inherited,
+            st.disrupted,
+            st.real_minus_mono,
+            st.last_sample_ns,
+            self.measurer.interval_s,
+            self.model.accepted,
+            self.forecast.ready,
+        )
+        return self._heartbeat.at(
+            now_ns,
+            key,
+            self.snapshot,
+            own_estimate=self._estimate is not None,
+            silence_ends_ns=lambda: st.last_sample_ns + int(self.silence_limit_s() * 1e9) + 1,
+        )
+
+    def run(self, publisher: Publisher) -> None:
+        """Publish at cfg.daemon.freq_hz until stop(); measurement runs on its own thread."""
+        period_ns = int(1e9 / self.cfg.daemon.freq_hz)
+        self.inherit(publisher.previous)
+        measure_thread = threading.Thread(target=self._measure_loop, name="measure", daemon=True)
+        measure_thread.start()
+        next_tick = self.clock.monotonic_ns()
+        st = self.stats
+        # Bound once: each lookup is paid again on every wake-up, on a cold cache.
+        stopped, mono, perf = self._stop.is_set, self.clock.monotonic_ns, time.perf_counter_ns
+        check_step, base_at, heartbeat = (
+            self.check_clock_step,
+            self.heartbeat_base,
+            publisher.publish_heartbeat,
+        )
+        try:
+            while not stopped():
+                t0 = perf()
+                now = mono()
+                check_step()
+                base, void_after = base_at(now)
+                heartbeat(base, now, void_after, st.count, st.rate_hz, st.latency_ms)
+                st.count += 1
+                if st.last_ns:
+                    st.add_period_error(abs(now - st.last_ns - period_ns) / 1e6)
+                    inst = 1e9 / max(1, now - st.last_ns)
+                    st.rate_hz = inst if st.rate_hz == 0 else 0.99 * st.rate_hz + 0.01 * inst
+                st.last_ns = now
+                st.latency_ms = 0.99 * st.latency_ms + 0.01 * (perf() - t0) / 1e6
+                next_tick += period_ns
+                delay = next_tick - time.monotonic_ns()
+                if delay < -10 * period_ns:  # fell far behind (suspended, starved): do not burst to catch up
+                    next_tick = time.monotonic_ns()
+                elif delay > 0:
+                    # A plain sleep costs less per wake-up than Event.wait; stop() is seen within
+                    # one period, and signal handlers run during the sleep.
+                    time.sleep(delay / 1e9)
+        finally:
+            self._stop.set()
+            self._wake.set()
+            measure_thread.join(timeout=self.cfg.clock_measurement.ntp.timeout_seconds * 3 + 1)
+            with contextlib.suppress(Exception):
+                publisher.publish(self.snapshot(self.clock.monotonic_ns(), stopped=True))
+            self.measurer.shutdown()
+            self.forecast.stop()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._wake.set()

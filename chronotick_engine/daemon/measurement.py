@@ -1,0 +1,171 @@
+"""Measurement: each server polled with retries and backoff, its state kept, its falseticking noted.
+
+The daemon's measurement thread runs one round at a time; a round polls every server concurrently
+and hands the replies that passed every check to selection.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import threading
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from chronotick_engine.config import ChronoTickConfig
+from chronotick_engine.measure.ntp import ClockSource, Exchange, Rejected
+from chronotick_engine.measure.selection import Selection
+from chronotick_engine.protocol.detail import ServerDetail
+
+log = logging.getLogger("chronotick.daemon")
+
+
+class QueryFn(Protocol):
+    def __call__(
+        self, host: str, port: int, timeout: float, max_delay: float, clock: ClockSource
+    ) -> Exchange: ...
+
+
+@dataclass
+class ServerState:
+    """What the daemon knows of one server; exposed in its status sidecar."""
+
+    name: str
+    reach: int = 0  # 8-bit shift register of recent poll successes, as in ntpd/chrony
+    polls: int = 0
+    accepted: int = 0
+    selected: int = 0
+    last_offset: float | None = None
+    last_delay: float | None = None
+    jitter: float = 0.0
+    last_ok_mono_ns: int = 0
+    last_error: str | None = None
+    rejects: Counter[str] = field(default_factory=Counter)
+    backoff_until_mono_ns: int = 0
+
+    def record_success(self, ex: Exchange) -> None:
+        self.polls += 1
+        self.reach = ((self.reach << 1) | 1) & 0xFF
+        self.accepted += 1
+        if self.last_offset is not None:
+            diff = ex.offset - self.last_offset
+            self.jitter = math.sqrt(0.75 * self.jitter**2 + 0.25 * diff**2)
+        self.last_offset = ex.offset
+        self.last_delay = ex.delay
+        self.last_ok_mono_ns = ex.mono_ns
+        self.last_error = None
+
+    def record_failure(self, reason: str, detail: str = "") -> None:
+        self.polls += 1
+        self.reach = (self.reach << 1) & 0xFF
+        self.rejects[reason] += 1
+        self.last_error = f"{reason}: {detail}" if detail else reason
+
+    def detail(self) -> ServerDetail:
+        return ServerDetail(
+            server=self.name,
+            reach=f"{self.reach:03o}",
+            polls=self.polls,
+            accepted=self.accepted,
+            selected=self.selected,
+            last_offset_ms=None if self.last_offset is None else round(self.last_offset * 1e3, 6),
+            last_delay_ms=None if self.last_delay is None else round(self.last_delay * 1e3, 6),
+            jitter_ms=round(self.jitter * 1e3, 6),
+            rejects=dict(self.rejects),
+            last_error=self.last_error,
+        )
+
+
+class Measurer:
+    """The servers of a config, polled on a schedule: a burst at start and after a clock step,
+    then the warm-up interval, then the normal one."""
+
+    def __init__(
+        self,
+        cfg: ChronoTickConfig,
+        clock: ClockSource,
+        query_fn: QueryFn,
+        stop: threading.Event,
+        start_ns: int,
+    ):
+        self.cfg = cfg
+        self.clock = clock
+        self.query_fn = query_fn
+        self._stop = stop
+        ntp = cfg.clock_measurement.ntp
+        self.servers = {f"{h}:{p}": ServerState(f"{h}:{p}") for h, p in ntp.endpoints()}
+        self.burst_left = ntp.burst_count
+        self.interval_s = ntp.burst_interval_seconds
+        self._start_ns = start_ns
+        self._pool = ThreadPoolExecutor(max_workers=max(1, len(self.servers)), thread_name_prefix="ntp")
+
+    def _query_with_retries(self, state: ServerState) -> Exchange | None:
+        ntp = self.cfg.clock_measurement.ntp
+        host, _, port = state.name.rpartition(":")
+        host = host.strip("[]")
+        if self.clock.monotonic_ns() < state.backoff_until_mono_ns:
+            return None
+        for attempt in range(ntp.retries + 1):
+            try:
+                return self.query_fn(
+                    host, int(port), ntp.timeout_seconds, 2 * ntp.max_acceptable_uncertainty, self.clock
+                )
+            except Rejected as exc:
+                state.record_failure(exc.reason, str(exc))
+                if exc.reason == "kiss_of_death":
+                    code = str(exc).rpartition(" ")[2]
+                    pause = 3600 if code in ("DENY", "RSTR") else 4 * self.interval_s
+                    state.backoff_until_mono_ns = self.clock.monotonic_ns() + int(pause * 1e9)
+                    log.warning("%s sent kiss-of-death %s; pausing it for %.0f s", state.name, code, pause)
+                return None
+            except (TimeoutError, OSError) as exc:
+                reason = "timeout" if isinstance(exc, TimeoutError) else "network_error"
+                if attempt == ntp.retries:
+                    state.record_failure(reason, str(exc) or reason)
+                    return None
+                if self._stop.wait(min(2.0, 0.25 * 2**attempt)):
+                    return None
+        return None
+
+    def poll_round(self) -> list[Exchange]:
+        """Every server once, concurrently: the replies that passed every check."""
+        states = list(self.servers.values())
+        results = list(self._pool.map(self._query_with_retries, states))
+        good: list[Exchange] = []
+        for state, ex in zip(states, results, strict=True):
+            if ex is not None:
+                state.record_success(ex)
+                good.append(ex)
+        return good
+
+    def note_selection(self, chosen: Selection) -> None:
+        for ex in chosen.falsetickers:
+            st = self.servers[ex.server]
+            st.rejects["falseticker"] += 1
+            st.last_error = f"falseticker: offset {ex.offset:+.6f} s disagrees with the majority"
+            log.warning("%s excluded as a falseticker (offset %+.6f s)", ex.server, ex.offset)
+        for ex in chosen.truechimers:
+            self.servers[ex.server].selected += 1
+
+    def start_burst(self) -> None:
+        self.burst_left = self.cfg.clock_measurement.ntp.burst_count
+
+    def next_interval(self) -> float:
+        """The wait before the next round; also kept as `interval_s`."""
+        timing = self.cfg.clock_measurement.timing
+        if self.burst_left > 0:
+            self.burst_left -= 1
+            self.interval_s = self.cfg.clock_measurement.ntp.burst_interval_seconds
+        elif (self.clock.monotonic_ns() - self._start_ns) / 1e9 < timing.warm_up.duration_seconds:
+            self.interval_s = timing.warm_up.measurement_interval
+        else:
+            self.interval_s = timing.normal_operation.measurement_interval
+        return self.interval_s
+
+    def details(self) -> list[ServerDetail]:
+        return [s.detail() for s in self.servers.values()]
+
+    def shutdown(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)

@@ -1,0 +1,1 @@
+"""Measurement: one NTP exchange, validated, and selection across servers."""

@@ -1,0 +1,81 @@
+"""The status sidecar (`<segment>.json`): the daemon's per-server, publish and forecaster detail.
+
+The 128-byte segment has no room for it. The daemon writes it once per measurement round, whole,
+by rename; the client, `chronotick-client status`, the MCP status tool and the metrics read it back
+through these models. It is informational: the segment stays the source of truth for the time and
+the status. docs/PROTOCOL.md ("The status sidecar") documents every key.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from chronotick_engine.protocol.paths import detail_path
+
+
+class _Detail(BaseModel):
+    # Extra keys are ignored, so that a newer daemon's sidecar still reads in an older client.
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+
+class ServerDetail(_Detail):
+    """One configured NTP server, as the daemon sees it."""
+
+    server: str = Field(description="host:port as configured")
+    reach: str = Field(description="8-bit reachability register of the last polls, in octal (377 = all)")
+    polls: int
+    accepted: int = Field(description="replies that passed every check")
+    selected: int = Field(description="rounds in which selection kept this server")
+    last_offset_ms: float | None
+    last_delay_ms: float | None
+    jitter_ms: float
+    rejects: dict[str, int] = Field(description="rejected replies and failed polls, by reason")
+    last_error: str | None = Field(description="the latest failure, one line; None after a success")
+
+
+class PublishDetail(_Detail):
+    count: int
+    rate_hz: float
+    latency_ms: float = Field(description="mean time to build and publish one snapshot")
+    period_error_p99_ms: float | None = Field(description="p99 |actual - nominal| period, last 1024 ticks")
+
+
+class ModelsDetail(_Detail):
+    """The optional TimesFM forecasters."""
+
+    requested: list[str] = Field(default_factory=list, description="forecasters the config enables")
+    ready: bool = False
+    error: str | None = Field(default=None, description="why they are not in use, one line")
+    forecasts: dict[str, int] = Field(default_factory=dict)
+    q80_coverage: dict[str, float | None] = Field(default_factory=dict)
+    inference_ms_p50: float | None = None
+    inference_ms_p99: float | None = None
+    failures: int = 0
+
+
+class DaemonDetail(_Detail):
+    pid: int
+    status: str = Field(description="the daemon's own status when it wrote the file")
+    uptime_s: float
+    samples_accepted: int
+    samples_rejected: int
+    steps_accepted: int
+    measurement_interval_s: float
+    predictor_weights: dict[str, float]
+    offset_ms: float | None
+    drift_ppm: float | None
+    uncertainty_ms: float | None
+    publish: PublishDetail
+    servers: list[ServerDetail]
+    models: ModelsDetail
+
+
+def read_detail(segment_path: str) -> DaemonDetail | None:
+    """The sidecar beside `segment_path`; None when it is absent, unreadable or not of this shape."""
+    try:
+        return DaemonDetail.model_validate(json.loads(Path(detail_path(segment_path)).read_text()))
+    except (OSError, ValueError, ValidationError):
+        return None

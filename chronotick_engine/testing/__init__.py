@@ -1,0 +1,1 @@
+"""Helpers for tests and the offline demo, not product code: a real chronyd on loopback."""
