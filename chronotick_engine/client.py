@@ -17,7 +17,7 @@ from chronotick_engine.errors import NotReadyError, SegmentError
 from chronotick_engine.extrapolation import halfwidth_coefficients
 from chronotick_engine.protocol.codec import Snapshot, Source, Status
 from chronotick_engine.protocol.detail import DaemonDetail, read_detail
-from chronotick_engine.protocol.paths import DEFAULT_PATH
+from chronotick_engine.protocol.paths import default_path
 from chronotick_engine.protocol.reader import SegmentReader
 
 MAX_FUTURE_SECONDS = 3600.0
@@ -111,7 +111,9 @@ class DaemonInfo(BaseModel):
 class ChronoTickClient:
     """Reader of the ChronoTick segment. Cheap to create; connects on first use; never unlinks."""
 
-    def __init__(self, shm_path: str = DEFAULT_PATH):
+    def __init__(self, shm_path: str | None = None):
+        """`shm_path` defaults to $CHRONOTICK_SHM_PATH, else DEFAULT_PATH."""
+        shm_path = shm_path or default_path()
         self.shm_path = shm_path
         self._reader = SegmentReader(shm_path)
         self._snap: Snapshot | None = None

@@ -87,6 +87,7 @@ async def get_time_with_future_uncertainty(args: dict[str, Any]) -> dict[str, An
 
 
 ALL_TOOLS: list[SdkMcpTool[Any]] = [get_time, get_daemon_status, get_time_with_future_uncertainty]
+__all__ = [t.name for t in ALL_TOOLS] + ["ALL_TOOLS", "create_chronotick_server"]
 
 
 def create_chronotick_server(name: str = "chronotick", version: str = "1.0.0"):

@@ -73,7 +73,7 @@ ONLY_FROM = {"chronotick_engine.testing": ["chronotick_engine.cli.demo", "chrono
 
 def _modules() -> dict[str, Path]:
     found = {}
-    for package in ("chronotick_engine", "chronotick_mcp"):
+    for package in ("chronotick_engine", "chronotick_mcp", "chronotick_shm"):
         for path in (ROOT / package).rglob("*.py"):
             parts = list(path.relative_to(ROOT).with_suffix("").parts)
             if parts[-1] == "__init__":

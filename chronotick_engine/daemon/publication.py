@@ -24,6 +24,7 @@ PERIOD_RING = 1024  # publish periods kept for the jitter percentile
 class PublishStats:
     count: int = 0
     rate_hz: float = 0.0
+    mean_period_ns: float = 0.0
     latency_ms: float = 0.0
     last_ns: int = 0
     # |actual - nominal| publish period of the last PERIOD_RING ticks, a ring the publish loop writes
