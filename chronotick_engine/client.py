@@ -186,6 +186,15 @@ class ChronoTickClient:
         d = m - self._anchor_ns
         return self._base_ns + m + int(self._drift * d), self._unc0_ns + int(self._rate * abs(d))
 
+    def at_ns(self, mono_ns: int) -> tuple[int, int]:
+        """(corrected Unix ns, 95% uncertainty ns) at the CLOCK_MONOTONIC instant `mono_ns`: what
+        now_ns() gives when read at that instant, and what the C reader's ct_at() gives."""
+        m = time.monotonic_ns()
+        if m > self._check_after_ns:
+            self._usable(m)
+        d = mono_ns - self._anchor_ns
+        return self._base_ns + mono_ns + int(self._drift * d), self._unc0_ns + int(self._rate * abs(d))
+
     # readings --------------------------------------------------------------------------------------
 
     def _reading(self, horizon_s: float) -> TimeReading:

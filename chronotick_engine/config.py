@@ -156,8 +156,11 @@ class DaemonSection(_Strict):
             mode = int(v, 8)
         except ValueError:
             raise ValueError("must be an octal mode such as '0644'") from None
-        if mode & ~0o666 or not mode & 0o600 == 0o600:
-            raise ValueError("must give the owner read/write and nothing executable, e.g. '0644' or '0640'")
+        if mode & ~0o644 or not mode & 0o600 == 0o600:
+            raise ValueError(
+                "must give the owner read/write, others at most read, and nothing executable "
+                "(only the daemon writes the segment), e.g. '0644' or '0640'"
+            )
         return v
 
     @property

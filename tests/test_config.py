@@ -192,3 +192,9 @@ def test_check_config_prints_the_merged_result(tmp_path):
     cfg = load_config(merged)
     assert cfg.daemon.freq_hz == 250 and cfg.clock_measurement.ntp.timeout_seconds == 0.5
     assert cfg.clock_measurement.ntp.servers == load_config(None).clock_measurement.ntp.servers
+
+
+def test_a_segment_mode_others_could_write_is_refused():
+    data = {"clock_measurement": {"ntp": {"servers": ["a"]}}, "daemon": {"shm_mode": "0664"}}
+    with pytest.raises(ConfigError, match="daemon.shm_mode: .*only the daemon writes"):
+        parse_config(data)

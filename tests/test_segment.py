@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import stat
+import zlib
 
 import pytest
 from conftest import synced_snapshot
@@ -138,3 +139,22 @@ def test_foreign_file_we_own_is_replaced_atomically(shm_path):
         pub.publish(synced_snapshot())
         assert os.stat(shm_path).st_ino != ino
         assert SegmentReader(shm_path).read().status is Status.SYNCHRONIZED
+
+
+def test_a_segment_others_can_write_is_refused(shm_path):
+    """Anyone who can write the segment can forge every reader's time."""
+    with Publisher(shm_path) as pub:
+        pub.publish(synced_snapshot())
+        os.chmod(shm_path, 0o664)
+        with pytest.raises(SegmentError, match="writable by others than its owner"):
+            SegmentReader(shm_path).read()
+        os.chmod(shm_path, 0o644)
+        assert SegmentReader(shm_path).read().status is Status.SYNCHRONIZED
+
+
+def test_unknown_flag_bits_are_rejected():
+    image = bytearray(encode(synced_snapshot(), seq=10))
+    image[22] |= 0x08
+    image[16:20] = zlib.crc32(bytes(image[20:]), zlib.crc32(bytes(image[8:16]))).to_bytes(4, "little")
+    with pytest.raises(SegmentError, match="unknown flag bits 0x8"):
+        decode(bytes(image))

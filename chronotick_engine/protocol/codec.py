@@ -53,6 +53,9 @@ class Flag(enum.IntFlag):
     STOPPED = 4
 
 
+_KNOWN_FLAGS = int(Flag.NTP_READY | Flag.MODELS_READY | Flag.STOPPED)
+
+
 @dataclass(frozen=True, slots=True)
 class Snapshot:
     """One decoded segment. Times ending in _mono_ns are CLOCK_MONOTONIC, _real_ns CLOCK_REALTIME."""
@@ -200,8 +203,9 @@ def decode(buf: bytes, where: str = "segment") -> Snapshot:
         status, source, flags = Status(f[0]), Source(f[1]), Flag(f[2])
     except ValueError as exc:
         raise SegmentError(f"{where} has an out-of-range enum field ({exc})") from None
-    if flags & ~(Flag.NTP_READY | Flag.MODELS_READY | Flag.STOPPED):
-        raise SegmentError(f"{where} sets unknown flag bits {int(flags):#x}")
+    # On the raw integer: IntFlag's own ~ complements within the known members, so it is always 0.
+    if f[2] & ~_KNOWN_FLAGS:
+        raise SegmentError(f"{where} sets unknown flag bits {f[2]:#x}")
     if not all(math.isfinite(x) for x in f[6:12]) or min(f[8], f[9], f[10]) < 0:
         raise SegmentError(f"{where} holds a non-finite or negative model parameter")
     return Snapshot(

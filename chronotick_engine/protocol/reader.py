@@ -57,6 +57,11 @@ class SegmentReader:
                 raise SegmentError(
                     f"{self.path} is {st.st_size} bytes, not a ChronoTick v{VERSION} segment ({SEGMENT_SIZE} bytes)"
                 )
+            if st.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+                raise SegmentError(
+                    f"{self.path} is writable by others than its owner (mode {stat.S_IMODE(st.st_mode):04o}); "
+                    "refusing time anyone could forge"
+                )
             mm = mmap.mmap(fd, SEGMENT_SIZE, mmap.MAP_SHARED, mmap.PROT_READ)
         finally:
             os.close(fd)
