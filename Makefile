@@ -7,12 +7,12 @@ STAMP := $(VENV)/.installed
 EXTRAS := mcp,sdk,dev,plot,metrics,timesfm
 SHM ?= /dev/shm/chronotick_shm
 
-.PHONY: setup system-deps tools run demo test lint format bench test-multinode clean
+.PHONY: setup system-deps tools run demo test lint format bench test-multinode c-example install-c clean
 
 setup: $(STAMP)
 
 # Re-installs only when pyproject.toml changes, so a second `make` is quick.
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml setup.py chronotick_engine/_native.c clients/c/chronotick.h
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --disable-pip-version-check -e ".[$(EXTRAS)]" 2>&1 | grep -v "is ignored: it is neither" || true
 	$(PY) -c "import chronotick_engine, chronotick_mcp.app, chronotick_mcp.sdk"
@@ -57,8 +57,20 @@ test: setup system-deps tools lint
 test-multinode: setup system-deps
 	@$(PY) tests/multinode.py; rc=$$?; if [ $$rc = 77 ]; then echo "multinode test skipped"; exit 0; fi; exit $$rc
 
+# The C reader: `make c-example` builds clients/c/example (one reading, like `chronotick-client read`);
+# `make install-c [PREFIX=/usr/local]` installs the header and a pkg-config file (`pkg-config --cflags chronotick`).
+CC ?= cc
+PREFIX ?= /usr/local
+c-example: clients/c/example
+clients/c/example: clients/c/example.c clients/c/chronotick.h
+	$(CC) -std=c11 -Wall -Wextra -Werror -O2 -o $@ clients/c/example.c -lm
+install-c:
+	install -D -m 0644 clients/c/chronotick.h $(DESTDIR)$(PREFIX)/include/chronotick.h
+	install -d $(DESTDIR)$(PREFIX)/lib/pkgconfig
+	sed 's|@PREFIX@|$(PREFIX)|' clients/c/chronotick.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/chronotick.pc
+
 bench: setup system-deps
 	$(PY) bench/run_all.py
 
 clean:
-	rm -rf $(VENV) .tools build *.egg-info .pytest_cache .ruff_cache
+	rm -rf $(VENV) .tools build *.egg-info .pytest_cache .ruff_cache clients/c/example chronotick_engine/_native*.so

@@ -8,5 +8,5 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 
-for script in ("client_read.py", "daemon_load.py", "mcp_roundtrip.py", "replay.py"):
+for script in ("client_read.py", "c_reader.py", "daemon_load.py", "mcp_roundtrip.py", "replay.py"):
     subprocess.run([sys.executable, str(HERE / script)], check=False)

@@ -8,6 +8,7 @@ from CLOCK_MONOTONIC keeps it right if the system clock is stepped under us, and
 from __future__ import annotations
 
 import math
+import os
 import time
 from typing import Any, NamedTuple
 
@@ -19,6 +20,13 @@ from chronotick_engine.protocol.codec import Snapshot, Source, Status
 from chronotick_engine.protocol.detail import DaemonDetail, read_detail
 from chronotick_engine.protocol.paths import default_path
 from chronotick_engine.protocol.reader import SegmentReader
+
+try:  # the optional C fast path (clients/c/chronotick.h), built when a compiler was there
+    from chronotick_engine import _native
+except ImportError:
+    _native = None
+
+PURE_PYTHON_ENV = "CHRONOTICK_PURE_PYTHON"
 
 MAX_FUTURE_SECONDS = 3600.0
 MIN_UNCERTAINTY_NS = 1_000  # never claim a perfect clock
@@ -108,13 +116,33 @@ class DaemonInfo(BaseModel):
         return list(type(self).model_fields)
 
 
+def native_available() -> bool:
+    """Whether new clients read through the C fast path: the extension is built and
+    $CHRONOTICK_PURE_PYTHON is not 1."""
+    return _native is not None and os.environ.get(PURE_PYTHON_ENV) != "1"
+
+
 class ChronoTickClient:
-    """Reader of the ChronoTick segment. Cheap to create; connects on first use; never unlinks."""
+    """Reader of the ChronoTick segment. Cheap to create; connects on first use; never unlinks.
+
+    now_ns() and get_time() go through the C reader (chronotick_engine._native) when it is built;
+    any error there is handed to the pure-Python path, which is the reference and raises the
+    client's own exceptions. `native` reports which path this client uses.
+    """
 
     def __init__(self, shm_path: str | None = None):
         """`shm_path` defaults to $CHRONOTICK_SHM_PATH, else DEFAULT_PATH."""
         shm_path = shm_path or default_path()
         self.shm_path = shm_path
+        self._native = None
+        if native_available():
+            cls = type(self)
+            self._native = _native.Reader(
+                shm_path, TimeReading, cls.now_ns.__get__(self, cls), cls.get_time.__get__(self, cls)
+            )
+            # Bound on the instance: a call costs one C method call, no Python frame.
+            self.now_ns = self._native.now_ns
+            self.get_time = self._native.get_time
         self._reader = SegmentReader(shm_path)
         self._snap: Snapshot | None = None
         self._base_ns = 0
@@ -319,7 +347,13 @@ class ChronoTickClient:
         or unreadable. Informational: the segment is the source of truth."""
         return read_detail(self.shm_path)
 
+    @property
+    def native(self) -> bool:
+        return self._native is not None
+
     def close(self) -> None:
+        if self._native is not None:
+            self._native.close()
         self._reader.close()
         self._snap = None
         self._check_after_ns = 0

@@ -282,3 +282,24 @@ def test_a_replaced_segment_file_is_followed(shm_path, ctcheck):
     out, _ = watch.communicate(timeout=10)
     generations = [json.loads(line).get("generation") for line in out.splitlines()]
     assert generations[0] == first and generations[-1] not in (first, None), out
+
+
+def test_install_rule_and_pkg_config_build_a_reader(tmp_path, live_publisher, shm_path):
+    dest = tmp_path / "root"
+    r = subprocess.run(
+        ["make", "-s", "install-c", f"DESTDIR={dest}", "PREFIX=/opt/ct"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+    )
+    assert r.returncode == 0, r.stderr
+    assert (dest / "opt/ct/include/chronotick.h").read_text() == (C_DIR / "chronotick.h").read_text()
+    pc = (dest / "opt/ct/lib/pkgconfig/chronotick.pc").read_text()
+    assert "prefix=/opt/ct" in pc and "Cflags: -I${includedir}" in pc
+    flags = [f"-I{dest}/opt/ct/include"]  # what `pkg-config --cflags chronotick` gives, under DESTDIR
+    out = tmp_path / "example"
+    build = subprocess.run(
+        [CC, *STRICT, *flags, "-o", str(out), str(C_DIR / "example.c"), "-lm"], capture_output=True, text=True
+    )
+    assert build.returncode == 0, build.stderr
+    assert subprocess.run([str(out), shm_path], capture_output=True).returncode == 0

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import multiprocessing as mp
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -14,8 +15,28 @@ import pytest
 from conftest import synced_snapshot
 
 from chronotick_engine import ChronoTickClient, NotReadyError, SegmentError, Status
-from chronotick_engine.client import freshness_grace_s
+from chronotick_engine.client import PURE_PYTHON_ENV, freshness_grace_s, native_available
 from chronotick_engine.protocol import Publisher, Source, lock_path
+
+
+@pytest.fixture(autouse=True, params=["native", "pure"])
+def reader_path(request, monkeypatch):
+    """Every test here runs once through the C fast path and once forced onto pure Python."""
+    if request.param == "native":
+        monkeypatch.delenv(PURE_PYTHON_ENV, raising=False)
+        if not native_available():
+            if shutil.which("cc"):
+                pytest.fail(
+                    "chronotick_engine._native is not built although a C compiler is here: run make setup"
+                )
+            pytest.skip("no C compiler here, so no native fast path to test")
+    else:
+        monkeypatch.setenv(PURE_PYTHON_ENV, "1")
+    return request.param
+
+
+def test_the_path_under_test_is_the_one_in_use(reader_path, shm_path):
+    assert ChronoTickClient(shm_path).native is (reader_path == "native")
 
 
 def _publish_forever(path: str, ready, rate_hz: float = 100.0) -> None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import venv
@@ -25,8 +26,27 @@ def _run(cmd: list[str], cwd: Path, timeout: float = 600) -> subprocess.Complete
     return subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
 
 
+def clean_source(dest: Path) -> Path:
+    """The checkout's files as git sees them (tracked, or new and not ignored), without the build
+    artefacts a working tree collects (build/, an in-place extension)."""
+    files = subprocess.run(
+        ["git", "ls-files", "-co", "--exclude-standard", "-z"], cwd=REPO, capture_output=True, check=True
+    ).stdout.split(b"\0")
+    for name in filter(None, files):
+        src = REPO / name.decode()
+        if src.is_file():
+            (dest / name.decode()).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src, dest / name.decode())
+    return dest
+
+
 @pytest.fixture(scope="module")
-def installed(tmp_path_factory) -> Path:
+def source(tmp_path_factory) -> Path:
+    return clean_source(tmp_path_factory.mktemp("source"))
+
+
+@pytest.fixture(scope="module")
+def installed(tmp_path_factory, source) -> Path:
     """bin/ of a fresh venv holding only the wheel and its base dependencies."""
     root = tmp_path_factory.mktemp("wheel")
     dist = root / "dist"
@@ -41,7 +61,7 @@ def installed(tmp_path_factory) -> Path:
             "--disable-pip-version-check",
             "-w",
             str(dist),
-            str(REPO),
+            str(source),
         ],
         cwd=root,
     )
@@ -101,3 +121,65 @@ def test_replay_of_a_simulated_trace(installed, tmp_path):
     assert out.returncode == 0, out.stderr
     report = json.loads(out.stdout)
     assert report["estimators"]["chronotick"]["coverage"] >= 0.95
+
+
+def test_the_wheel_carries_the_fast_path(installed):
+    code = "from chronotick_engine import client; print(client.native_available())"
+    out = _run([str(installed / "python"), "-c", code], cwd=installed)
+    assert out.returncode == 0 and out.stdout.strip() == "True", out.stderr
+
+
+def test_without_a_compiler_the_extension_is_skipped_and_the_rest_works(installed, tmp_path_factory):
+    tmp_path = tmp_path_factory.mktemp("nocc")
+    source = clean_source(tmp_path_factory.mktemp("nocc-source"))
+    dist = tmp_path / "dist"
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
+    env["CC"] = "/bin/false"  # a compiler that always fails, as a machine without one does
+    build = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "-q",
+            "--disable-pip-version-check",
+            "-w",
+            str(dist),
+            str(source),
+        ],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert build.returncode == 0, build.stderr
+    (wheel,) = dist.glob("chronotick-*.whl")
+    target = tmp_path / "site"
+    unpack = _run(
+        [
+            str(installed / "python"),
+            "-m",
+            "pip",
+            "install",
+            "-q",
+            "--no-deps",
+            "--target",
+            str(target),
+            str(wheel),
+        ],
+        cwd=tmp_path,
+    )
+    assert unpack.returncode == 0, unpack.stderr
+    assert not list(target.glob("chronotick_engine/_native*"))
+    code = "from chronotick_engine import client; assert not client.native_available(); print(client.ChronoTickClient().status().name)"
+    out = subprocess.run(
+        [str(installed / "python"), "-c", code],
+        cwd=tmp_path,
+        env={**env, "PYTHONPATH": str(target), "CHRONOTICK_SHM_PATH": str(tmp_path / "none")},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert out.returncode == 0 and out.stdout.strip() == "UNKNOWN", out.stderr
