@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import math
 import random
 import struct
 import time
@@ -116,21 +115,28 @@ def main() -> None:
         return parse_config(parsed, "fuzz")
 
     def mcp_args(data: bytes) -> object:
-        from chronotick_mcp.tools import ToolFailure, _zone, get_time_with_future_uncertainty
+        """Any tool (the first byte picks it) with arguments from the rest: JSON when it parses, else
+        the text in every field. Without a daemon, so only the argument checks decide."""
+        from chronotick_mcp.tools import TOOLS, ToolContext, ToolFailure
 
         class NoDaemon:
+            shm_path = "/nonexistent"
+
             def daemon_running(self) -> bool:
                 raise ToolFailure("no daemon")
 
-        text = data.decode("utf-8", "replace")
+            def get_daemon_info(self) -> object:
+                raise ToolFailure("no daemon")
+
+        spec = TOOLS[data[0] % len(TOOLS)] if data else TOOLS[0]
+        text = data[1:].decode("utf-8", "replace")
         try:
-            _zone(text)
-        except ToolFailure:
-            pass
-        value: object = struct.unpack("<d", (data + b"\0" * 8)[:8])[0] if len(data) % 2 else text
-        if isinstance(value, float) and math.isnan(value) and len(data) % 3 == 0:
-            value = None
-        return get_time_with_future_uncertainty(NoDaemon(), value)  # type: ignore[arg-type]
+            args = json.loads(text)
+        except ValueError:
+            args = dict.fromkeys(spec.input.model_fields, text)
+        if not isinstance(args, dict):
+            args = {"value": args}
+        return spec.call(ToolContext(NoDaemon(), "UTC"), args)  # type: ignore[arg-type]
 
     from chronotick_mcp.tools import ToolFailure
 
@@ -138,7 +144,13 @@ def main() -> None:
         ("ntp_reply_parser", ntp, Rejected, ntp_reply_seed(cookie, t1), n),
         ("segment_decoder", segment, SegmentError, segment_seed(), n),
         ("config_loader", config, ConfigError, default_config_text().encode(), max(1, n // 10)),
-        ("mcp_tool_arguments", mcp_args, ToolFailure, b"Europe/Berlin", n),
+        (
+            "mcp_tool_arguments",
+            mcp_args,
+            ToolFailure,
+            b'\x01{"source_timezone": "Europe/Berlin", "time": "12:00", "target_timezone": "UTC"}',
+            n,
+        ),
     ):
         print(json.dumps(run(name, fn, expected, seed, count, rng)), flush=True)
 

@@ -1,11 +1,14 @@
-"""The ChronoTick tools registered on a FastMCP server, for any transport.
+"""The ChronoTick tools registered on a FastMCP server, for the stdio and HTTP transports.
 
-Each tool's logic and result model live in tools.py; this module only adapts them to FastMCP.
+Each tool's logic, input model and result model live in tools.py; this module only adapts them to
+FastMCP: every parameter schema comes from the tool's input model, every output schema from its
+result model.
 """
 
 from __future__ import annotations
 
-from typing import Annotated
+import inspect
+from typing import Annotated, Any
 
 from fastmcp import FastMCP
 from fastmcp.exceptions import ToolError, ValidationError
@@ -16,11 +19,13 @@ from pydantic import ValidationError as PydanticValidationError
 
 from chronotick_engine import DEFAULT_PATH, ChronoTickClient
 from chronotick_mcp import tools
+from chronotick_mcp.zones import local_zone_name
 
 INSTRUCTIONS = (
     "ChronoTick gives the current time with an honest 95% error bar from a local daemon that disciplines "
     "the clock against NTP. Prefer get_time over guessing the date or time; check status and uncertainty_ms "
-    "before relying on sub-second precision."
+    "before relying on sub-second precision. compare_times and time_until decide order and deadlines "
+    "from the error bars, and answer 'uncertain' rather than guess."
 )
 
 
@@ -33,59 +38,50 @@ class OneLineArgumentErrors(Middleware):
         except ValidationError as exc:
             cause = exc.__cause__
             if isinstance(cause, PydanticValidationError) and cause.errors():
-                err = cause.errors()[0]
-                where = ".".join(str(p) for p in err["loc"]) or "arguments"
-                raise ToolError(f"invalid argument {where}: {err['msg']}") from None
+                raise ToolError(tools.one_line(cause)) from None
             raise ToolError(f"invalid arguments: {str(exc).splitlines()[0]}") from None
 
 
-def _annotations(title: str) -> ToolAnnotations:
-    return ToolAnnotations(title=title, read_only_hint=True, idempotent_hint=True, open_world_hint=False)
+def annotations(spec: tools.ToolSpec) -> ToolAnnotations:
+    return ToolAnnotations(title=spec.title, read_only_hint=True, idempotent_hint=True, open_world_hint=False)
 
 
-def build_server(shm_path: str = DEFAULT_PATH) -> FastMCP:
-    mcp = FastMCP("chronotick", instructions=INSTRUCTIONS, middleware=[OneLineArgumentErrors()])
-    client = ChronoTickClient(shm_path)
+def _handler(spec: tools.ToolSpec, ctx: tools.ToolContext):
+    """A function whose signature is the input model's fields, for FastMCP to read its schema from."""
 
-    @mcp.tool(
-        description=tools.GET_TIME_DESCRIPTION,
-        annotations=_annotations("Get corrected time"),
-        run_in_thread=False,
-    )
-    def get_time(
-        timezone: Annotated[
-            str | None, Field(description="IANA time zone for the iso field, e.g. 'Asia/Tokyo'; default UTC")
-        ] = None,
-    ) -> tools.TimeResult:
+    def handler(**kwargs: Any) -> Any:
         try:
-            return tools.get_time(client, timezone)
+            return spec.call(ctx, kwargs)
         except tools.ToolFailure as exc:
             raise ToolError(str(exc)) from None
 
-    @mcp.tool(
-        description=tools.STATUS_DESCRIPTION,
-        annotations=_annotations("Get daemon status"),
-        run_in_thread=False,
-    )
-    def get_daemon_status() -> tools.DaemonStatusResult:
-        try:
-            return tools.get_daemon_status(client)
-        except tools.ToolFailure as exc:
-            raise ToolError(str(exc)) from None
+    params = []
+    hints: dict[str, Any] = {"return": spec.result}
+    for name, field in spec.input.model_fields.items():
+        hint = Annotated[(field.annotation, *field.metadata, Field(description=field.description))]
+        default = inspect.Parameter.empty if field.is_required() else field.default
+        params.append(
+            inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=hint)
+        )
+        hints[name] = hint
+    handler.__signature__ = inspect.Signature(params, return_annotation=spec.result)  # type: ignore[attr-defined]
+    handler.__annotations__ = hints
+    handler.__name__ = handler.__qualname__ = spec.name
+    return handler
 
-    @mcp.tool(
-        description=tools.FUTURE_DESCRIPTION,
-        annotations=_annotations("Get time with future uncertainty"),
-        run_in_thread=False,
-    )
-    def get_time_with_future_uncertainty(
-        future_seconds: Annotated[
-            float, Field(ge=0, le=3600, allow_inf_nan=False, description="horizon in seconds, 0-3600")
-        ],
-    ) -> tools.FutureTimeResult:
-        try:
-            return tools.get_time_with_future_uncertainty(client, future_seconds)
-        except tools.ToolFailure as exc:
-            raise ToolError(str(exc)) from None
 
+def build_server(
+    shm_path: str = DEFAULT_PATH, *, local_timezone: str | None = None, auth: Any = None
+) -> FastMCP:
+    """Every tool of tools.TOOLS on one FastMCP server; `auth` is a FastMCP auth provider (HTTP)."""
+    mcp = FastMCP("chronotick", instructions=INSTRUCTIONS, middleware=[OneLineArgumentErrors()], auth=auth)
+    ctx = tools.ToolContext(ChronoTickClient(shm_path), local_zone_name(local_timezone))
+    for spec in tools.TOOLS:
+        mcp.tool(
+            _handler(spec, ctx),
+            name=spec.name,
+            description=spec.description,
+            annotations=annotations(spec),
+            run_in_thread=False,
+        )
     return mcp

@@ -7,32 +7,23 @@ extra is one line.
 
 from __future__ import annotations
 
-import argparse
-import logging
-import sys
-
-from chronotick_engine import DEFAULT_PATH, default_path
+from chronotick_mcp.cli import checked_zone, common_arguments, load_app, setup_logging
+from chronotick_mcp.cli import parser as make_parser
 
 PROG = "chronotick-stdio-server"
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog=PROG, description="ChronoTick MCP server over stdio")
-    parser.add_argument(
-        "--shm-path",
-        default=default_path(),
-        help=f"segment path (default $CHRONOTICK_SHM_PATH or {DEFAULT_PATH})",
-    )
-    parser.add_argument("--log-level", default="WARNING", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    parser = make_parser(PROG, "ChronoTick MCP server over stdio")
+    common_arguments(parser)
     args = parser.parse_args(argv)
-    try:
-        from chronotick_mcp.app import build_server
-    except ImportError as exc:
-        print(f"{PROG}: needs the mcp extra: pip install 'chronotick[mcp]' ({exc})", file=sys.stderr)
+    zone = checked_zone(PROG, args.local_timezone)
+    build_server = load_app(PROG) if zone else None
+    if build_server is None:
         return 2
-    logging.basicConfig(level=args.log_level, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
+    setup_logging(args.log_level)
     try:
-        build_server(args.shm_path).run(transport="stdio", show_banner=False)
+        build_server(args.shm_path, local_timezone=zone).run(transport="stdio", show_banner=False)
     except KeyboardInterrupt:
         pass
     return 0

@@ -1,38 +1,50 @@
-"""The ChronoTick tools, implemented once as typed functions over ChronoTickClient.
+"""The ChronoTick tools, each defined once: an input model, a result model and a function.
 
-The stdio server (server.py) and the claude-agent-sdk server (sdk.py) only wrap these. Every error
-an agent can cause or meet is a ToolFailure with a one-line message.
+The stdio and HTTP servers (app.py) and the claude-agent-sdk server (sdk.py) derive every schema
+from these models and only wrap the functions. Every error an agent can cause or meet is a
+ToolFailure with a one-line message.
 """
 
 from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import (
+    BaseModel,
+    ValidationError,
+)
 
-from chronotick_engine import ChronoTickClient, ChronoTickError
+from chronotick_engine import ChronoTickClient, ChronoTickError, TimeReading
 from chronotick_engine.client import MAX_FUTURE_SECONDS
-from chronotick_engine.protocol.detail import DaemonDetail, ServerDetail
+from chronotick_engine.protocol.detail import DaemonDetail
+from chronotick_mcp.models import (
+    CompareInput,
+    CompareResult,
+    Conversion,
+    ConvertInput,
+    ConvertResult,
+    DaemonStatusResult,
+    FutureInput,
+    FutureTimeResult,
+    GetTimeInput,
+    ModelsInfo,
+    StatusInput,
+    TimeResult,
+    TimeUntilInput,
+    TimeUntilResult,
+    ZonedTime,
+    _Input,
+)
+from chronotick_mcp.zones import ZoneError, hours_difference, is_dst, local_instants, utc_offset, zone
 
-GET_TIME_DESCRIPTION = (
-    "Current time from the node's ChronoTick daemon, corrected against NTP, with an honest 95% error bar. "
-    "Use it whenever you need to know the time more precisely than to the second, to timestamp an action, "
-    "or to know how far the clock can be trusted. The truth lies in [earliest, latest] with 95% confidence; "
-    "uncertainty_ms is the half-width. status SYNCHRONIZED means fresh NTP data; FREE_RUNNING means the "
-    "bound is growing since NTP was last heard. Optional timezone (IANA, e.g. 'Europe/Paris') formats iso."
-)
-STATUS_DESCRIPTION = (
-    "Health of the ChronoTick daemon: status, uptime, NTP readiness, measurement count, time since the last "
-    "NTP sample, publish rate and per-server NTP state, plus a one-line summary. Use it to explain why "
-    "get_time is failing or uncertain, not to read the time."
-)
-FUTURE_DESCRIPTION = (
-    "Corrected time now and at now + future_seconds (0-3600), with the 95% uncertainty each will have. "
-    "Use it to pick a coordination instant whose error bar you can afford: the uncertainty grows with the "
-    "horizon because the clock's drift is only known to a tolerance."
+REMOTE_NOTE = (
+    " Over HTTP from another host, your own 'now' is later than this reading by the network delay: "
+    "call_latency_ms is the server's own share."
 )
 
 
@@ -40,77 +52,34 @@ class ToolFailure(Exception):
     """An error to return to the agent as an MCP error result (one line, no traceback)."""
 
 
-class TimeResult(BaseModel):
-    corrected_unix: float = Field(description="corrected time, Unix seconds")
-    corrected_unix_ns: int = Field(description="corrected time, Unix nanoseconds")
-    iso: str = Field(description="corrected time, ISO-8601 with microseconds, in `timezone`")
-    timezone: str
-    uncertainty_ms: float = Field(description="95% half-width of the interval, milliseconds")
-    earliest: float = Field(description="lower end of the 95% interval, Unix seconds")
-    latest: float = Field(description="upper end of the 95% interval, Unix seconds")
-    status: str = Field(description="SYNCHRONIZED, FREE_RUNNING, WARMING_UP, DISRUPTED or UNKNOWN")
-    source: str = Field(description="what produced the estimate: classical or fused")
-    confidence: float = Field(description="recently measured share of NTP samples inside the interval")
-    offset_ms: float = Field(description="correction added to the system clock, milliseconds")
-    drift_ppm: float = Field(description="estimated frequency error of the local clock, ppm")
-    system_unix: float = Field(description="the uncorrected system clock, Unix seconds")
-    seconds_since_ntp: float | None = Field(description="age of the last accepted NTP sample")
-    call_latency_ms: float
+def one_line(exc: ValidationError) -> str:
+    """A pydantic validation error as the one line an agent reads."""
+    err = exc.errors()[0]
+    where = ".".join(str(p) for p in err["loc"]) or "arguments"
+    return f"invalid argument {where}: {err['msg']}"
 
 
-class ModelsInfo(BaseModel):
-    requested: list[str] = Field(description="TimesFM forecasters the config enables")
-    ready: bool
-    error: str | None = Field(description="why the forecasters are not in use, in one line")
-    weights: dict[str, float] = Field(description="current fusion weight of every predictor")
+@dataclass
+class ToolContext:
+    client: ChronoTickClient
+    local_zone: str  # the server's local zone (--local-timezone, $TZ, the system, UTC)
 
 
-class DaemonStatusResult(BaseModel):
-    status: str
-    running: bool
-    daemon_uptime: float
-    ntp_ready: bool
-    models_ready: bool
-    measurement_count: int
-    seconds_since_ntp: float | None
-    seconds_since_update: float
-    publish_rate_hz: float
-    average_latency_ms: float
-    servers: list[ServerDetail] | None = Field(description="per-server NTP state, when the daemon exposes it")
-    models: ModelsInfo | None = Field(description="forecaster state, when the daemon exposes it")
-    summary: str
-    call_latency_ms: float
+# ---------------------------------------------------------------------------------------- helpers
 
 
-class FutureTimeResult(BaseModel):
-    current_unix: float
-    current_iso: str
-    current_uncertainty_ms: float
-    future_seconds: float
-    future_unix: float
-    future_iso: str
-    future_uncertainty_ms: float
-    uncertainty_increase_ms: float
-    status: str
-    call_latency_ms: float
-
-
-def _zone(name: str | None) -> ZoneInfo | None:
-    if name is None or name == "" or name.upper() == "UTC":
-        return None
+def _zone(name: str):
     try:
-        return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError, OSError):
-        raise ToolFailure(
-            f"unknown time zone {name!r}: use an IANA name such as 'UTC' or 'America/New_York'"
-        ) from None
+        return zone(name)
+    except ZoneError as exc:
+        raise ToolFailure(str(exc)) from None
 
 
-def _iso(ts: float, zone: ZoneInfo | None) -> str:
-    return datetime.fromtimestamp(ts, zone or UTC).isoformat(timespec="microseconds")
+def _iso(ts: float, tz) -> str:
+    return datetime.fromtimestamp(ts, tz or UTC).isoformat(timespec="microseconds")
 
 
-def _live_reading(client: ChronoTickClient, horizon: float = 0.0):
+def _live_reading(client: ChronoTickClient, horizon: float = 0.0) -> TimeReading:
     """A reading only from a live daemon: a stale segment is an error, never a quiet old answer."""
     try:
         if not client.daemon_running():
@@ -122,15 +91,28 @@ def _live_reading(client: ChronoTickClient, horizon: float = 0.0):
         raise ToolFailure(str(exc)) from None
 
 
-def get_time(client: ChronoTickClient, timezone: str | None = None) -> TimeResult:
+def _ms(start: float) -> float:
+    return (time.perf_counter() - start) * 1e3
+
+
+# ------------------------------------------------------------------------------------------ tools
+
+
+def get_time(ctx: ToolContext, args: GetTimeInput) -> TimeResult:
     start = time.perf_counter()
-    zone = _zone(timezone)
-    r = _live_reading(client)
+    name = args.timezone or ctx.local_zone
+    tz = _zone(name)
+    r = _live_reading(ctx.client)
+    local = datetime.fromtimestamp(r.corrected_timestamp, tz)
     return TimeResult(
         corrected_unix=r.corrected_timestamp,
         corrected_unix_ns=r.corrected_ns,
-        iso=_iso(r.corrected_timestamp, zone),
-        timezone=timezone or "UTC",
+        unix_ms=r.corrected_ns // 1_000_000,
+        iso=local.isoformat(timespec="microseconds"),
+        timezone=name,
+        day_of_week=local.strftime("%A"),
+        is_dst=is_dst(local),
+        utc_offset=utc_offset(local),
         uncertainty_ms=r.uncertainty_seconds * 1e3,
         earliest=r.earliest,
         latest=r.latest,
@@ -141,7 +123,7 @@ def get_time(client: ChronoTickClient, timezone: str | None = None) -> TimeResul
         drift_ppm=r.drift_rate * 1e6,
         system_unix=r.system_timestamp,
         seconds_since_ntp=r.seconds_since_ntp,
-        call_latency_ms=(time.perf_counter() - start) * 1e3,
+        call_latency_ms=_ms(start),
     )
 
 
@@ -152,14 +134,14 @@ def _models(detail: DaemonDetail | None) -> ModelsInfo | None:
     return ModelsInfo(requested=m.requested, ready=m.ready, error=m.error, weights=detail.predictor_weights)
 
 
-def get_daemon_status(client: ChronoTickClient) -> DaemonStatusResult:
+def get_daemon_status(ctx: ToolContext, args: StatusInput) -> DaemonStatusResult:
     start = time.perf_counter()
     try:
-        info = client.get_daemon_info()
+        info = ctx.client.get_daemon_info()
     except ChronoTickError as exc:
         raise ToolFailure(str(exc)) from None
     since = info.seconds_since_ntp
-    detail = client.get_daemon_detail()
+    detail = ctx.client.get_daemon_detail()
     models = _models(detail)
     if models is None or not models.requested:
         model_text = "classical model"
@@ -187,29 +169,234 @@ def get_daemon_status(client: ChronoTickClient) -> DaemonStatusResult:
         servers=None if detail is None else detail.servers,
         models=models,
         summary=summary,
-        call_latency_ms=(time.perf_counter() - start) * 1e3,
+        call_latency_ms=_ms(start),
     )
 
 
-def get_time_with_future_uncertainty(client: ChronoTickClient, future_seconds: float) -> FutureTimeResult:
+def get_time_with_future_uncertainty(ctx: ToolContext, args: FutureInput) -> FutureTimeResult:
     start = time.perf_counter()
-    if isinstance(future_seconds, bool) or not isinstance(future_seconds, int | float):
-        raise ToolFailure("future_seconds must be a number of seconds between 0 and 3600")
-    if not math.isfinite(future_seconds) or not 0 <= future_seconds <= MAX_FUTURE_SECONDS:
-        raise ToolFailure(
-            f"future_seconds must be between 0 and {MAX_FUTURE_SECONDS:g}, got {future_seconds}"
-        )
-    now = _live_reading(client)
-    fut = _live_reading(client, float(future_seconds)) if future_seconds else now
+    now = _live_reading(ctx.client)
+    fut = _live_reading(ctx.client, args.future_seconds) if args.future_seconds else now
     return FutureTimeResult(
         current_unix=now.corrected_timestamp,
         current_iso=_iso(now.corrected_timestamp, None),
         current_uncertainty_ms=now.uncertainty_seconds * 1e3,
-        future_seconds=float(future_seconds),
+        future_seconds=args.future_seconds,
         future_unix=fut.corrected_timestamp,
         future_iso=_iso(fut.corrected_timestamp, None),
         future_uncertainty_ms=fut.uncertainty_seconds * 1e3,
         uncertainty_increase_ms=(fut.uncertainty_seconds - now.uncertainty_seconds) * 1e3,
         status=now.status,
-        call_latency_ms=(time.perf_counter() - start) * 1e3,
+        call_latency_ms=_ms(start),
     )
+
+
+def _zoned(dt: datetime, name: str) -> ZonedTime:
+    spec = "seconds" if dt.microsecond == 0 else "microseconds"
+    return ZonedTime(
+        timezone=name,
+        datetime=dt.isoformat(timespec=spec),
+        day_of_week=dt.strftime("%A"),
+        is_dst=is_dst(dt),
+        utc_offset=utc_offset(dt),
+    )
+
+
+def _today(ctx: ToolContext, tz) -> tuple[datetime, str]:
+    try:
+        return datetime.fromtimestamp(_live_reading(ctx.client).corrected_timestamp, tz), "corrected clock"
+    except ToolFailure:
+        return datetime.now(tz), "system clock (the ChronoTick daemon is not available)"
+
+
+def convert_time(ctx: ToolContext, args: ConvertInput) -> ConvertResult:
+    start = time.perf_counter()
+    src_tz, dst_tz = _zone(args.source_timezone), _zone(args.target_timezone)
+    text = args.time.strip()
+    today_from = "not needed: the time carries its date"
+    try:
+        if len(text) == 5 and text[2] == ":":
+            hm = datetime.strptime(text, "%H:%M")
+            today, today_from = _today(ctx, src_tz)
+            naive: datetime | None = today.replace(
+                tzinfo=None, hour=hm.hour, minute=hm.minute, second=0, microsecond=0
+            )
+            given = None
+        else:
+            if "T" not in text and " " not in text:
+                raise ValueError
+            given = datetime.fromisoformat(text.replace("Z", "+00:00"))
+            naive = given if given.tzinfo is None else None
+    except ValueError:
+        raise ToolFailure(
+            f"invalid time {args.time!r}: use 'HH:MM' (24 h) or an ISO-8601 date-time such as 2026-03-08T02:30"
+        ) from None
+    if naive is None:
+        assert given is not None
+        instants = [given.astimezone(src_tz)]
+    else:
+        instants = local_instants(naive, src_tz)
+        if not instants:
+            raise ToolFailure(
+                f"{naive.isoformat(timespec='minutes')} does not exist in {args.source_timezone}: "
+                "the clocks skip it (a DST change); pick a time outside the gap"
+            )
+    conversions = []
+    for source in instants:
+        target = source.astimezone(dst_tz)
+        conversions.append(
+            Conversion(
+                source=_zoned(source, args.source_timezone),
+                target=_zoned(target, args.target_timezone),
+                time_difference=hours_difference(source, target),
+            )
+        )
+    first = conversions[0]
+    return ConvertResult(
+        source=first.source,
+        target=first.target,
+        time_difference=first.time_difference,
+        ambiguous=len(conversions) > 1,
+        alternatives=conversions[1:],
+        today_from=today_from,
+        call_latency_ms=_ms(start),
+    )
+
+
+def compare_times(ctx: ToolContext, args: CompareInput) -> CompareResult:
+    start = time.perf_counter()
+    (a0, a1), (b0, b1) = args.a.bounds(), args.b.bounds()
+    if a1 < b0:
+        order, gap = "before", b0 - a1
+        why = f"a ended at most {a1:.6f} and b began at least {b0:.6f}: a happened before b at 95% confidence"
+    elif a0 > b1:
+        order, gap = "after", a0 - b1
+        why = f"a began at least {a0:.6f} and b ended at most {b1:.6f}: a happened after b at 95% confidence"
+    else:
+        order, gap = "overlapping", -(min(a1, b1) - max(a0, b0))
+        why = f"the intervals overlap by {-gap * 1e3:.3f} ms: neither order can be claimed at 95%; wait out the overlap or narrow the bounds"
+    return CompareResult(
+        order=order, gap_ms=gap * 1e3, a=[a0, a1], b=[b0, b1], explanation=why, call_latency_ms=_ms(start)
+    )
+
+
+def _target_unix(target: str | int | float) -> float:
+    if isinstance(target, int | float):
+        if not math.isfinite(target):
+            raise ToolFailure("target must be a finite Unix time")
+        return float(target)
+    try:
+        dt = datetime.fromisoformat(target.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise ToolFailure(f"invalid target {target!r}: use an ISO-8601 date-time or Unix seconds") from None
+    return (dt if dt.tzinfo else dt.replace(tzinfo=UTC)).timestamp()
+
+
+def time_until(ctx: ToolContext, args: TimeUntilInput) -> TimeUntilResult:
+    start = time.perf_counter()
+    target = _target_unix(args.target)
+    r = _live_reading(ctx.client)
+    passed = "yes" if r.earliest > target else "no" if r.latest < target else "uncertain"
+    return TimeUntilResult(
+        target_unix=target,
+        seconds=target - r.corrected_timestamp,
+        min_seconds=target - r.latest,
+        max_seconds=target - r.earliest,
+        passed=passed,
+        status=r.status,
+        uncertainty_ms=r.uncertainty_seconds * 1e3,
+        call_latency_ms=_ms(start),
+    )
+
+
+# ------------------------------------------------------------------------------------------ specs
+
+
+@dataclass(frozen=True)
+class ToolSpec:
+    name: str
+    title: str
+    description: str
+    input: type[_Input]
+    result: type[BaseModel]
+    run: Callable[[ToolContext, Any], BaseModel]
+
+    def call(self, ctx: ToolContext, arguments: dict[str, Any] | None) -> BaseModel:
+        """Validate `arguments` against the input model and run; ToolFailure on any bad input."""
+        try:
+            args = self.input.model_validate(arguments or {})
+        except ValidationError as exc:
+            raise ToolFailure(one_line(exc)) from None
+        return self.run(ctx, args)
+
+
+TOOLS: tuple[ToolSpec, ...] = (
+    ToolSpec(
+        "get_time",
+        "Get corrected time",
+        "Current time from the node's ChronoTick daemon, corrected against NTP, with an honest 95% error bar. "
+        "Use it whenever you need the time or date, to timestamp an action, or to know how far the clock "
+        "can be trusted. The truth lies in [earliest, latest] with 95% confidence; uncertainty_ms is the "
+        "half-width. status SYNCHRONIZED means fresh NTP data; FREE_RUNNING means the bound is growing "
+        "since NTP was last heard. Optional timezone (IANA, e.g. 'Europe/Paris'); default: the server's "
+        "local zone, reported in timezone." + REMOTE_NOTE,
+        GetTimeInput,
+        TimeResult,
+        get_time,
+    ),
+    ToolSpec(
+        "convert_time",
+        "Convert time between zones",
+        "Convert a wall-clock time from one IANA zone to another, like the official time server: 'HH:MM' "
+        "(today in the source zone, today taken from the corrected clock) or a full ISO-8601 date-time. "
+        "Returns both sides with day_of_week, is_dst and utc_offset, and time_difference ('+5.75h'). A "
+        "time that occurs twice (DST fall-back) is flagged ambiguous with every reading; a time the "
+        "clocks skip is an error.",
+        ConvertInput,
+        ConvertResult,
+        convert_time,
+    ),
+    ToolSpec(
+        "compare_times",
+        "Order two timestamps",
+        "Decide whether event a surely happened before or after event b, TrueTime-style, from their error "
+        "bars: pass each as {earliest, latest} or {corrected_unix, uncertainty_ms}, e.g. the get_time "
+        "results two agents took on different machines. 'overlapping' means the order cannot be claimed "
+        "at 95%. Use it for causality and conflict decisions instead of comparing bare timestamps.",
+        CompareInput,
+        CompareResult,
+        compare_times,
+    ),
+    ToolSpec(
+        "time_until",
+        "Time until an instant",
+        "Seconds from now until a target instant (ISO-8601 or Unix seconds) on the corrected clock, with "
+        "the [min_seconds, max_seconds] the error bar allows, and passed: yes only when the target is "
+        "surely past (earliest > target), no only when surely ahead (latest < target), else uncertain. "
+        "Use it for deadlines and commit-wait: act on 'yes', never on 'uncertain'." + REMOTE_NOTE,
+        TimeUntilInput,
+        TimeUntilResult,
+        time_until,
+    ),
+    ToolSpec(
+        "get_daemon_status",
+        "Get daemon status",
+        "Health of the ChronoTick daemon: status, uptime, NTP readiness, measurement count, time since the "
+        "last NTP sample, publish rate and per-server NTP state, plus a one-line summary. Use it to "
+        "explain why get_time is failing or uncertain, not to read the time.",
+        StatusInput,
+        DaemonStatusResult,
+        get_daemon_status,
+    ),
+    ToolSpec(
+        "get_time_with_future_uncertainty",
+        "Get time with future uncertainty",
+        f"Corrected time now and at now + future_seconds (0-{MAX_FUTURE_SECONDS:g}), with the 95% uncertainty each will "
+        "have. Use it to pick a coordination instant whose error bar you can afford: the uncertainty "
+        "grows with the horizon because the clock's drift is only known to a tolerance.",
+        FutureInput,
+        FutureTimeResult,
+        get_time_with_future_uncertainty,
+    ),
+)
+BY_NAME = {t.name: t for t in TOOLS}

@@ -14,6 +14,15 @@ from fastmcp import Client
 from chronotick_engine.protocol import Publisher
 from chronotick_mcp.app import build_server
 
+# MCP v2 (issue 15) adds convert_time, compare_times and time_until to the first three.
+ALL_TOOLS = {
+    "get_time",
+    "convert_time",
+    "compare_times",
+    "time_until",
+    "get_daemon_status",
+    "get_time_with_future_uncertainty",
+}
 TIME_FIELDS = {
     "corrected_unix",
     "corrected_unix_ns",
@@ -34,7 +43,7 @@ TIME_FIELDS = {
 async def test_list_tools_schemas_and_annotations(shm_path):
     async with Client(build_server(shm_path)) as c:
         tools = {t.name: t for t in await c.list_tools()}
-    assert set(tools) == {"get_time", "get_daemon_status", "get_time_with_future_uncertainty"}
+    assert set(tools) == ALL_TOOLS
     for t in tools.values():
         assert t.annotations.read_only_hint and t.annotations.idempotent_hint
         assert t.output_schema and "call_latency_ms" in t.output_schema["properties"]
@@ -130,11 +139,7 @@ async def test_sdk_tools_in_process(live_publisher, shm_path, monkeypatch):
     server = create_chronotick_server()
     assert server["type"] == "sdk" and server["name"] == "chronotick"
     async with McpClient(server["instance"]) as s:
-        assert {t.name for t in (await s.list_tools()).tools} == {
-            "get_time",
-            "get_daemon_status",
-            "get_time_with_future_uncertainty",
-        }
+        assert {t.name for t in (await s.list_tools()).tools} == ALL_TOOLS
         r = await s.call_tool("get_time", {})
         data = json.loads(r.content[0].text)  # valid JSON, the same fields as the stdio tool
         assert set(data) >= TIME_FIELDS
@@ -164,11 +169,7 @@ def inspector(shm_path: str, *args: str, exit_code: int = 0) -> dict:
 def test_mcp_inspector_cli_lists_and_calls_tools(live_publisher, shm_path):
     """The official MCP Inspector (npm), in CLI mode, against the real stdio server."""
     listed = inspector(shm_path, "--method", "tools/list")
-    assert {t["name"] for t in listed["tools"]} == {
-        "get_time",
-        "get_daemon_status",
-        "get_time_with_future_uncertainty",
-    }
+    assert {t["name"] for t in listed["tools"]} == ALL_TOOLS
 
     def call(tool: str, arg: str, exit_code: int = 0) -> dict:
         return inspector(

@@ -16,7 +16,13 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
-SCRIPTS = ["chronotick-client", "chronotick-daemon", "chronotick-eval", "chronotick-stdio-server"]
+SCRIPTS = [
+    "chronotick-client",
+    "chronotick-daemon",
+    "chronotick-eval",
+    "chronotick-stdio-server",
+    "chronotick-http-server",
+]
 
 pytestmark = pytest.mark.slow
 
@@ -93,8 +99,9 @@ def test_every_console_script_answers_help(installed, script):
     assert "usage:" in out.stdout and "Traceback" not in out.stderr
 
 
-def test_stdio_server_without_the_mcp_extra_says_which_extra(installed):
-    out = _run([str(installed / "chronotick-stdio-server")], cwd=installed, timeout=60)
+@pytest.mark.parametrize("script", ["chronotick-stdio-server", "chronotick-http-server"])
+def test_mcp_servers_without_the_mcp_extra_say_which_extra(installed, script):
+    out = _run([str(installed / script)], cwd=installed, timeout=60)
     assert out.returncode == 2 and "chronotick[mcp]" in out.stderr, out.stderr
     assert out.stderr.count("\n") == 1
 

@@ -1,0 +1,92 @@
+"""Time zones for the tools: which zone is "local", exact IANA names, and wall-clock facts.
+
+The official time server's rules are kept where agents rely on them: a zone is an exact IANA key,
+the local zone comes from an override, then $TZ, then the system, then UTC.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import datetime, timedelta
+from functools import cache
+from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
+
+
+class ZoneError(ValueError):
+    """An unknown or malformed zone name, in one line."""
+
+
+@cache
+def _known() -> frozenset[str]:
+    return frozenset(available_timezones()) | {"UTC"}
+
+
+def zone(name: str) -> ZoneInfo:
+    """The zone of an exact IANA key ('UTC', 'Asia/Kathmandu'); ZoneError otherwise."""
+    if not isinstance(name, str) or name not in _known():
+        raise ZoneError(f"unknown time zone {name!r}: use an IANA name such as 'UTC' or 'America/New_York'")
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        raise ZoneError(
+            f"unknown time zone {name!r}: use an IANA name such as 'UTC' or 'America/New_York'"
+        ) from None
+
+
+def _system_zone_name() -> str | None:
+    """The system zone's IANA key, from /etc/localtime's link or /etc/timezone."""
+    try:
+        target = os.path.realpath("/etc/localtime")
+        if "/zoneinfo/" in target:
+            return target.split("/zoneinfo/", 1)[1]
+    except OSError:
+        pass
+    try:
+        return Path("/etc/timezone").read_text().strip() or None
+    except OSError:
+        return None
+
+
+def local_zone_name(override: str | None = None) -> str:
+    """The server's local zone: `override` (--local-timezone), then $TZ, then the system, then UTC.
+    An unusable override is an error; an unusable $TZ or system zone falls through to the next."""
+    if override:
+        zone(override)
+        return override
+    for candidate in (os.environ.get("TZ", "").lstrip(":"), _system_zone_name()):
+        if candidate and candidate in _known():
+            return candidate
+    return "UTC"
+
+
+def utc_offset(dt: datetime) -> str:
+    """'+05:45' style offset of an aware datetime."""
+    off = dt.utcoffset() or timedelta()
+    sign = "-" if off < timedelta() else "+"
+    minutes = abs(int(off.total_seconds())) // 60
+    return f"{sign}{minutes // 60:02d}:{minutes % 60:02d}"
+
+
+def is_dst(dt: datetime) -> bool:
+    return bool(dt.dst())
+
+
+def hours_difference(source: datetime, target: datetime) -> str:
+    """The official server's `time_difference`: '+5.0h', '+5.75h', '-3.5h'."""
+    hours = ((target.utcoffset() or timedelta()) - (source.utcoffset() or timedelta())).total_seconds() / 3600
+    if hours.is_integer():
+        return f"{hours:+.1f}h"
+    return f"{hours:+.2f}".rstrip("0").rstrip(".") + "h"
+
+
+def local_instants(naive: datetime, tz: ZoneInfo) -> list[datetime]:
+    """Every instant a wall-clock time names in `tz`: one, two in a fall-back fold, none in a
+    spring-forward gap."""
+    first, second = naive.replace(tzinfo=tz, fold=0), naive.replace(tzinfo=tz, fold=1)
+    found = []
+    for candidate in (first, second):
+        back = datetime.fromtimestamp(candidate.timestamp(), tz)
+        if back.replace(tzinfo=None) == naive and all(c.timestamp() != candidate.timestamp() for c in found):
+            found.append(back)
+    return sorted(found, key=lambda d: d.timestamp())
