@@ -10,7 +10,7 @@ import os
 from datetime import datetime, timedelta
 from functools import cache
 from pathlib import Path
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
+from zoneinfo import TZPATH, ZoneInfo, ZoneInfoNotFoundError
 
 
 class ZoneError(ValueError):
@@ -18,20 +18,37 @@ class ZoneError(ValueError):
 
 
 @cache
-def _known() -> frozenset[str]:
-    return frozenset(available_timezones()) | {"UTC"}
-
-
 def zone(name: str) -> ZoneInfo:
-    """The zone of an exact IANA key ('UTC', 'Asia/Kathmandu'); ZoneError otherwise."""
-    if not isinstance(name, str) or name not in _known():
-        raise ZoneError(f"unknown time zone {name!r}: use an IANA name such as 'UTC' or 'America/New_York'")
+    """The zone of an exact IANA key ('UTC', 'Asia/Kathmandu'); ZoneError otherwise.
+
+    zoneinfo finds a key as a file: a path, a directory or a wrong-case name on a case-insensitive
+    disk must not pass, so the key is also checked against its own canonical spelling. That avoids
+    reading the whole zone list (available_timezones() costs ~100 ms, paid on a server's first call).
+    """
+    bad = ZoneError(f"unknown time zone {name!r}: use an IANA name such as 'UTC' or 'America/New_York'")
+    if not isinstance(name, str) or not name or name.startswith(("/", ".")) or ".." in name or "\\" in name:
+        raise bad
     try:
-        return ZoneInfo(name)
+        found = ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError, OSError):
-        raise ZoneError(
-            f"unknown time zone {name!r}: use an IANA name such as 'UTC' or 'America/New_York'"
-        ) from None
+        raise bad from None
+    if found.key != name or not _exact_file(name):
+        raise bad
+    return found
+
+
+def _exact_file(name: str) -> bool:
+    """Whether some tz directory holds a regular file spelt exactly `name` (case included)."""
+    if name == "UTC":
+        return True
+    for root in TZPATH:
+        directory, _, leaf = os.path.join(root, name).rpartition("/")
+        try:
+            if leaf in os.listdir(directory) and os.path.isfile(os.path.join(directory, leaf)):
+                return True
+        except OSError:
+            continue
+    return False
 
 
 def _system_zone_name() -> str | None:
@@ -55,8 +72,12 @@ def local_zone_name(override: str | None = None) -> str:
         zone(override)
         return override
     for candidate in (os.environ.get("TZ", "").lstrip(":"), _system_zone_name()):
-        if candidate and candidate in _known():
-            return candidate
+        if candidate:
+            try:
+                zone(candidate)
+                return candidate
+            except ZoneError:
+                continue
     return "UTC"
 
 
