@@ -167,3 +167,51 @@ def test_k8s_client_pod_mounts_the_node_segment_read_only():
     assert vol["hostPath"]["path"] == ds_host
     env = {e["name"]: e["value"] for e in app["env"]}
     assert PurePosixPath(env["CHRONOTICK_SHM_PATH"]).parent == PurePosixPath(mount["mountPath"])
+
+
+# ------------------------------------------------------------------------------------- MCP over HTTP
+
+
+def test_http_mcp_unit_takes_its_token_as_a_credential():
+    unit = unit_settings((DEPLOY / "systemd" / "chronotick-mcp-http.service").read_text())
+    assert unit["LoadCredential"] == "mcp-token:/etc/chronotick/mcp-token"
+    assert "--token-file ${CREDENTIALS_DIRECTORY}/mcp-token" in unit["ExecStart"]
+    assert "chronotick-http-server" in unit["ExecStart"] and "--allow-root" not in unit["ExecStart"]
+    assert unit["ReadOnlyPaths"] == "/run/chronotick" and unit["NoNewPrivileges"] == "yes"
+
+
+@pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="systemd-analyze is not installed")
+def test_http_mcp_unit_verifies(tmp_path):
+    text = (DEPLOY / "systemd" / "chronotick-mcp-http.service").read_text()
+    unit = tmp_path / "chronotick-mcp-http.service"
+    unit.write_text(
+        text.replace("/opt/chronotick/bin/chronotick-http-server", str(BIN / "chronotick-http-server"))
+    )
+    r = subprocess.run(["systemd-analyze", "verify", str(unit)], capture_output=True, text=True, timeout=60)
+    complaints = [
+        line for line in (r.stdout + r.stderr).splitlines() if re.search(r"unknown|invalid|bad", line, re.I)
+    ]
+    assert r.returncode == 0 and not complaints, r.stdout + r.stderr
+
+
+def test_k8s_http_mcp_reads_the_segment_read_only_and_the_token_from_a_secret():
+    docs = list(yaml.safe_load_all((DEPLOY / "k8s" / "mcp-http" / "daemonset.yaml").read_text()))
+    objs = {d["kind"]: d for d in docs}
+    spec = objs["DaemonSet"]["spec"]["template"]["spec"]
+    [server] = spec["containers"]
+    volumes = {v["name"]: v for v in spec["volumes"]}
+    mounts = {m["name"]: m for m in server["volumeMounts"]}
+    assert mounts["segment"]["readOnly"] is True and mounts["token"]["readOnly"] is True
+    ds_host = {v["name"]: v for v in k8s_objects()["DaemonSet"]["spec"]["template"]["spec"]["volumes"]}[
+        "segment"
+    ]
+    assert volumes["segment"]["hostPath"]["path"] == ds_host["hostPath"]["path"]
+    assert volumes["token"]["secret"]["secretName"] == "chronotick-mcp-token"
+    args = server["args"]
+    token_file = PurePosixPath(args[args.index("--token-file") + 1])
+    assert token_file.parent == PurePosixPath(mounts["token"]["mountPath"])
+    assert (
+        not server.get("env") and "Bearer" not in (DEPLOY / "k8s" / "mcp-http" / "daemonset.yaml").read_text()
+    )
+    assert objs["Service"]["spec"]["internalTrafficPolicy"] == "Local"
+    assert objs["Service"]["spec"]["selector"] == objs["DaemonSet"]["spec"]["selector"]["matchLabels"]
