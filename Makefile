@@ -15,7 +15,7 @@ setup: $(STAMP)
 $(STAMP): pyproject.toml setup.py chronotick_engine/_native.c clients/c/chronotick.h
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --disable-pip-version-check -e ".[$(EXTRAS)]" 2>&1 | grep -v "is ignored: it is neither" || true
-	$(PY) -c "import chronotick_engine, chronotick_mcp.app, chronotick_mcp.sdk"
+	$(PY) -c "import chronotick_engine, chronotick_mcp.app, chronotick_mcp.stdio_app, chronotick_mcp.sdk"
 	touch $@
 
 # chronyd is the real NTP server the integration tests and the demo run on loopback.

@@ -4,6 +4,7 @@ and a one-line error when the `mcp` extra is missing."""
 from __future__ import annotations
 
 import argparse
+import importlib
 import logging
 import sys
 
@@ -40,14 +41,13 @@ def checked_zone(prog: str, name: str | None) -> str | None:
         return None
 
 
-def load_app(prog: str):
-    """chronotick_mcp.app.build_server, or None after a one-line error naming the extra."""
+def load_app(prog: str, module: str = "chronotick_mcp.app", factory: str = "build_server"):
+    """The server factory `module.factory`, or None after a one-line error naming the extra."""
     try:
-        from chronotick_mcp.app import build_server
+        return getattr(importlib.import_module(module), factory)
     except ImportError as exc:
         print(f"{prog}: needs the mcp extra: pip install 'chronotick[mcp]' ({exc})", file=sys.stderr)
         return None
-    return build_server
 
 
 def setup_logging(level: str) -> None:

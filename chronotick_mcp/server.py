@@ -1,4 +1,4 @@
-"""`chronotick-stdio-server`: the ChronoTick tools on FastMCP over stdio.
+"""`chronotick-stdio-server`: the ChronoTick tools over stdio, on the mcp SDK's MCPServer (stdio_app.py).
 
 stdout carries only JSON-RPC; logs and the banner go to stderr (or nowhere). The command line is
 parsed before FastMCP is imported, so `--help` and a usage error are quick, and a missing `mcp`
@@ -18,12 +18,12 @@ def main(argv: list[str] | None = None) -> int:
     common_arguments(parser)
     args = parser.parse_args(argv)
     zone = checked_zone(PROG, args.local_timezone)
-    build_server = load_app(PROG) if zone else None
+    build_server = load_app(PROG, "chronotick_mcp.stdio_app", "build_stdio_server") if zone else None
     if build_server is None:
         return 2
     setup_logging(args.log_level)
     try:
-        build_server(args.shm_path, local_timezone=zone).run(transport="stdio", show_banner=False)
+        build_server(args.shm_path, local_timezone=zone).run(transport="stdio")
     except KeyboardInterrupt:
         pass
     return 0

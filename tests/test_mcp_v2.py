@@ -391,3 +391,31 @@ def test_stdio_server_takes_a_local_timezone(live_publisher, shm_path):
 
     r = asyncio.run(go())
     assert r["timezone"] == "Asia/Tokyo" and r["utc_offset"] == "+09:00"
+
+
+@pytest.mark.integration
+async def test_stdio_server_advertises_the_models_schemas(publisher, shm_path):
+    from mcp import ClientSession, StdioServerParameters
+    from mcp.client.stdio import stdio_client
+
+    params = StdioServerParameters(
+        command=str(BIN / "chronotick-stdio-server"), args=["--shm-path", shm_path]
+    )
+    async with stdio_client(params) as (read, write), ClientSession(read, write) as session:
+        await session.initialize()
+        listed = {t.name: t for t in (await session.list_tools()).tools}
+        for spec in tools.TOOLS:
+            t = listed[spec.name]
+            assert t.input_schema["properties"] == spec.input.model_json_schema().get("properties", {})
+            assert (
+                t.output_schema["properties"].keys() == spec.result.model_json_schema()["properties"].keys()
+            )
+            assert (
+                t.annotations.read_only_hint
+                and t.annotations.idempotent_hint
+                and t.description == spec.description
+            )
+        r = await session.call_tool("compare_times", {"a": {"earliest": 2, "latest": 1}, "b": {}})
+        assert (
+            r.is_error and r.content[0].text == "invalid argument a: Value error, latest is before earliest"
+        )

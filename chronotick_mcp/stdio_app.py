@@ -1,0 +1,82 @@
+"""The ChronoTick tools on the mcp SDK's own MCPServer, for the stdio transport.
+
+Claude Code starts the stdio server at the beginning of every session and waits for it, so its
+cold start matters. FastMCP costs more to import than the SDK's MCPServer (which the official time
+server is built on) and imports its session store on the first call; over stdio nothing of
+FastMCP's is needed. The tools, their models and their one-line errors are tools.py's, exactly as
+over HTTP (app.py, FastMCP, for its bearer-token auth).
+"""
+
+from __future__ import annotations
+
+import inspect
+from typing import Any
+
+from mcp.server.mcpserver import MCPServer
+from mcp.server.mcpserver.tools import Tool
+from mcp.types import CallToolResult, TextContent, ToolAnnotations
+
+from chronotick_engine import DEFAULT_PATH, ChronoTickClient
+from chronotick_mcp import tools
+from chronotick_mcp.zones import local_zone_name
+
+INSTRUCTIONS = (
+    "ChronoTick gives the current time with an honest 95% error bar from a local daemon that disciplines "
+    "the clock against NTP. Prefer get_time over guessing the date or time; check status and uncertainty_ms "
+    "before relying on sub-second precision. compare_times and time_until decide order and deadlines "
+    "from the error bars, and answer 'uncertain' rather than guess."
+)
+
+
+class _Absent:
+    """The default of every parameter: an argument the caller did not give (None may be given)."""
+
+    def __repr__(self) -> str:
+        return "<absent>"
+
+
+_ABSENT = _Absent()
+
+
+def _tool(spec: tools.ToolSpec, ctx: tools.ToolContext) -> Tool:
+    """An MCPServer tool whose advertised schemas are the spec's models. Its Python signature takes
+    any argument, so that the input model alone validates them and a bad one is tools.py's
+    one-line error, not the SDK's multi-line report."""
+
+    def handler(**kwargs: Any) -> Any:
+        given = {k: v for k, v in kwargs.items() if v is not _ABSENT}
+        try:
+            return spec.call(ctx, given)
+        except tools.ToolFailure as exc:
+            return CallToolResult(content=[TextContent(type="text", text=str(exc))], is_error=True)
+
+    lax = [
+        inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=_ABSENT, annotation=Any)
+        for name in spec.input.model_fields
+    ]
+    handler.__signature__ = inspect.Signature(lax, return_annotation=spec.result)  # type: ignore[attr-defined]
+    handler.__annotations__ = {**dict.fromkeys(spec.input.model_fields, Any), "return": spec.result}
+    handler.__name__ = handler.__qualname__ = spec.name
+    tool = Tool.from_function(
+        handler,
+        name=spec.name,
+        title=spec.title,
+        description=spec.description,
+        annotations=ToolAnnotations(
+            title=spec.title, read_only_hint=True, idempotent_hint=True, open_world_hint=False
+        ),
+        structured_output=True,
+    )
+    schema = spec.input.model_json_schema()
+    schema.pop("title", None)
+    return tool.model_copy(update={"parameters": schema})
+
+
+def build_stdio_server(shm_path: str = DEFAULT_PATH, *, local_timezone: str | None = None) -> MCPServer:
+    ctx = tools.ToolContext(ChronoTickClient(shm_path), local_zone_name(local_timezone))
+    return MCPServer(
+        "chronotick",
+        instructions=INSTRUCTIONS,
+        tools=[_tool(spec, ctx) for spec in tools.TOOLS],
+        subscriptions=False,
+    )
