@@ -250,12 +250,15 @@ class Daemon:
             self.model.accepted,
             self.forecast.ready,
         )
-        return self._heartbeat.at(
+        hit = self._heartbeat.current(now_ns, key)
+        if hit is not None:
+            return hit
+        return self._heartbeat.rebuild(
             now_ns,
             key,
-            self.snapshot,
-            own_estimate=self._estimate is not None,
-            silence_ends_ns=lambda: st.last_sample_ns + int(self.silence_limit_s() * 1e9) + 1,
+            self.snapshot(now_ns),
+            self._estimate is not None,
+            st.last_sample_ns + int(self.silence_limit_s() * 1e9) + 1,
         )
 
     def run(self, publisher: Publisher) -> None:

@@ -8,7 +8,7 @@ input changed or the status may have turned with time.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Hashable
+from collections.abc import Hashable
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -121,39 +121,28 @@ class HeartbeatBase:
         self._until_ns = 0
         self._fixed_void_ns: int | None = None  # an inherited model's own; None: now + void
 
-    def at(
-        self,
-        now_ns: int,
-        key: tuple[Hashable, ...],
-        build: Callable[[int], Snapshot],
-        own_estimate: bool,
-        silence_ends_ns: Callable[[], int],
-    ) -> tuple[Snapshot, int]:
-        """(snapshot(now), this tick's void time). `key` holds every input of the snapshot; the
-        caller may read them without a lock: a torn read only makes the key differ, and the next
-        tick rebuilds."""
+    def current(self, now_ns: int, key: tuple[Hashable, ...]) -> tuple[Snapshot, int] | None:
+        """(the base, this tick's void time) while `key` is unchanged and the base's time is not up;
+        None when it must be rebuilt. The publish loop's hot path: a tuple compare and no call."""
         base = self._base
-        if base is None or key != self._key or now_ns >= self._until_ns:
-            base = self._rebuild(now_ns, key, build(now_ns), own_estimate, silence_ends_ns)
+        if base is None or now_ns >= self._until_ns or key != self._key:
+            return None
         fixed = self._fixed_void_ns
         return base, now_ns + self._void_after_ns if fixed is None else fixed
 
-    def _rebuild(
-        self,
-        now_ns: int,
-        key: tuple[Hashable, ...],
-        base: Snapshot,
-        own_estimate: bool,
-        silence_ends_ns: Callable[[], int],
-    ) -> Snapshot:
+    def rebuild(
+        self, now_ns: int, key: tuple[Hashable, ...], base: Snapshot, own_estimate: bool, silence_ends_ns: int
+    ) -> tuple[Snapshot, int]:
+        """Adopt `base` (snapshot(now)) for `key`, until its status may turn with time."""
         self._fixed_void_ns = None
         if base.source is Source.NONE:
             until = now_ns  # its anchor is "now": rebuild every tick until there is a model
         elif not own_estimate:
             until = self._fixed_void_ns = base.void_after_mono_ns  # inherited: until it is void
         elif base.status in (Status.SYNCHRONIZED, Status.WARMING_UP):
-            until = silence_ends_ns()
+            until = silence_ends_ns
         else:
             until = 1 << 62  # FREE_RUNNING or DISRUPTED end only with a new input
         self._base, self._key, self._until_ns = base, key, until
-        return base
+        fixed = self._fixed_void_ns
+        return base, now_ns + self._void_after_ns if fixed is None else fixed
