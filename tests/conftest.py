@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import shutil
 import sys
 import threading
 import time
@@ -38,6 +39,18 @@ def shm_path():
             os.unlink(p)
         except FileNotFoundError:
             pass
+
+
+def require_native() -> None:
+    """Skip where no C compiler could build the fast path; fail where one could and it is missing."""
+    from chronotick_engine.client import native_available
+
+    if not native_available():
+        if shutil.which("cc"):
+            pytest.fail(
+                "chronotick_engine._native is not built although a C compiler is here: run make setup"
+            )
+        pytest.skip("no C compiler here, so no native fast path to test")
 
 
 @pytest.fixture(scope="session")

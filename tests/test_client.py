@@ -5,17 +5,16 @@ from __future__ import annotations
 import dataclasses
 import multiprocessing as mp
 import os
-import shutil
 import signal
 import subprocess
 import sys
 import time
 
 import pytest
-from conftest import synced_snapshot
+from conftest import require_native, synced_snapshot
 
 from chronotick_engine import ChronoTickClient, NotReadyError, SegmentError, Status
-from chronotick_engine.client import PURE_PYTHON_ENV, freshness_grace_s, native_available
+from chronotick_engine.client import PURE_PYTHON_ENV, freshness_grace_s
 from chronotick_engine.protocol import Publisher, Source, lock_path
 
 
@@ -24,12 +23,7 @@ def reader_path(request, monkeypatch):
     """Every test here runs once through the C fast path and once forced onto pure Python."""
     if request.param == "native":
         monkeypatch.delenv(PURE_PYTHON_ENV, raising=False)
-        if not native_available():
-            if shutil.which("cc"):
-                pytest.fail(
-                    "chronotick_engine._native is not built although a C compiler is here: run make setup"
-                )
-            pytest.skip("no C compiler here, so no native fast path to test")
+        require_native()
     else:
         monkeypatch.setenv(PURE_PYTHON_ENV, "1")
     return request.param

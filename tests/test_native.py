@@ -3,14 +3,13 @@ reading returns, and fail alike."""
 
 from __future__ import annotations
 
-import shutil
 import time
 
 import pytest
-from conftest import fresh, synced_snapshot
+from conftest import fresh, require_native, synced_snapshot
 
 from chronotick_engine import ChronoTickClient, NotReadyError, SegmentError, Source, Status, TimeReading
-from chronotick_engine.client import PURE_PYTHON_ENV, native_available
+from chronotick_engine.client import PURE_PYTHON_ENV
 from chronotick_engine.protocol import Publisher
 
 
@@ -18,12 +17,7 @@ from chronotick_engine.protocol import Publisher
 def pair(monkeypatch, shm_path):
     """(native client, pure client) on the same segment."""
     monkeypatch.delenv(PURE_PYTHON_ENV, raising=False)
-    if not native_available():
-        if shutil.which("cc"):
-            pytest.fail(
-                "chronotick_engine._native is not built although a C compiler is here: run make setup"
-            )
-        pytest.skip("no C compiler here, so no native fast path")
+    require_native()
     native = ChronoTickClient(shm_path)
     monkeypatch.setenv(PURE_PYTHON_ENV, "1")
     pure = ChronoTickClient(shm_path)

@@ -46,6 +46,22 @@ def clean_source(dest: Path) -> Path:
     return dest
 
 
+def build_wheel(source: Path, dist: Path, env: dict[str, str] | None = None) -> Path:
+    """pip's wheel of `source` (no dependencies) in `dist`."""
+    build = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "--disable-pip-version-check"]
+        + ["-w", str(dist), str(source)],
+        cwd=dist.parent,
+        env=env or {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")},
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert build.returncode == 0, build.stderr
+    (wheel,) = dist.glob("chronotick-*.whl")
+    return wheel
+
+
 @pytest.fixture(scope="module")
 def source(tmp_path_factory) -> Path:
     return clean_source(tmp_path_factory.mktemp("source"))
@@ -56,23 +72,7 @@ def installed(tmp_path_factory, source) -> Path:
     """bin/ of a fresh venv holding only the wheel and its base dependencies."""
     root = tmp_path_factory.mktemp("wheel")
     dist = root / "dist"
-    build = _run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "wheel",
-            "--no-deps",
-            "-q",
-            "--disable-pip-version-check",
-            "-w",
-            str(dist),
-            str(source),
-        ],
-        cwd=root,
-    )
-    assert build.returncode == 0, build.stderr
-    (wheel,) = dist.glob("chronotick-*.whl")
+    wheel = build_wheel(source, dist)
     env_dir = root / "venv"
     venv.create(env_dir, with_pip=True)
     py = env_dir / "bin" / "python"
@@ -142,27 +142,7 @@ def test_without_a_compiler_the_extension_is_skipped_and_the_rest_works(installe
     dist = tmp_path / "dist"
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
     env["CC"] = "/bin/false"  # a compiler that always fails, as a machine without one does
-    build = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "wheel",
-            "--no-deps",
-            "-q",
-            "--disable-pip-version-check",
-            "-w",
-            str(dist),
-            str(source),
-        ],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert build.returncode == 0, build.stderr
-    (wheel,) = dist.glob("chronotick-*.whl")
+    wheel = build_wheel(source, dist, env)
     target = tmp_path / "site"
     unpack = _run(
         [

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from chronotick_engine.model.base import ClockEstimate
-from chronotick_engine.protocol.codec import Flag, Snapshot, Source, Status
+from chronotick_engine.protocol.codec import Flag, Snapshot, Source, Status, empty_snapshot
 from chronotick_engine.protocol.detail import PublishDetail
 
 PERIOD_RING = 1024  # publish periods kept for the jitter percentile
@@ -84,18 +84,7 @@ def build_snapshot(
         del common["void_after_mono_ns"], common["last_ntp_mono_ns"]
         return replace(inherited, seq=0, **common)
     if est is None:
-        return Snapshot(
-            source=Source.NONE,
-            anchor_mono_ns=now_ns,
-            anchor_real_ns=now_ns + real_minus_mono_ns,
-            offset_s=0.0,
-            drift=0.0,
-            offset_unc_s=0.0,
-            drift_unc=0.0,
-            max_drift_rate=0.0,
-            confidence=0.0,
-            **common,
-        )
+        return replace(empty_snapshot(0, now_ns, now_ns + real_minus_mono_ns), **common)
     anchor = int(est.anchor_t * 1e9)
     return Snapshot(
         source=Source.FUSED if est.fused else Source.CLASSICAL,
