@@ -215,3 +215,12 @@ def test_k8s_http_mcp_reads_the_segment_read_only_and_the_token_from_a_secret():
     )
     assert objs["Service"]["spec"]["internalTrafficPolicy"] == "Local"
     assert objs["Service"]["spec"]["selector"] == objs["DaemonSet"]["spec"]["selector"]["matchLabels"]
+
+
+def test_k8s_probe_is_a_command_line_the_client_accepts():
+    """The probe runs `chronotick-client` itself: its arguments must parse (a usage error is 2)."""
+    daemon = k8s_objects()["DaemonSet"]["spec"]["template"]["spec"]["containers"][0]
+    assert "livenessProbe" not in daemon  # restarting a FREE_RUNNING daemon only loses its model
+    cmd = daemon["readinessProbe"]["exec"]["command"]
+    out = subprocess.run([str(BIN / cmd[0]), *cmd[1:]], capture_output=True, text=True, timeout=30)
+    assert out.returncode == 1 and "no ChronoTick segment" in out.stderr, out.stderr  # parsed, no daemon here
