@@ -7,17 +7,27 @@ as one line naming the offending key path.
 from __future__ import annotations
 
 import math
+import os
 from importlib import resources
 from pathlib import Path
 from typing import Annotated, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from chronotick_engine.errors import ConfigError
+from chronotick_engine.measure.ntp import DEFAULT_NTP_PORT
+from chronotick_engine.measure.nts_records import DEFAULT_KE_PORT
 from chronotick_engine.protocol.paths import DEFAULT_PATH
-
-DEFAULT_NTP_PORT = 123
 
 
 class _Strict(BaseModel):
@@ -50,6 +60,58 @@ def parse_server(spec: str) -> tuple[str, int]:
 
 
 PositiveSeconds = Annotated[float, Field(gt=0, le=86400, allow_inf_nan=False)]
+Port = Annotated[int, Field(ge=1, le=65535)]
+
+
+class NtpServer(_Strict):
+    """A server given as a mapping: the form that can ask for NTS (RFC 8915)."""
+
+    host: str
+    # Required for this server: it is measured with NTS or not at all, never plain NTP.
+    nts: bool = False
+    port: Port | None = None  # NTP's port; for NTS, a port from the key exchange overrides it
+    nts_ke_port: Port = DEFAULT_KE_PORT
+    ca_file: str | None = None  # NTS-KE trust anchors; default: the system store
+
+    @field_validator("host")
+    @classmethod
+    def _valid_host(cls, host: str) -> str:
+        host = host.strip()
+        if not host or any(c.isspace() for c in host) or host.startswith("["):
+            raise ValueError(f"bad server host {host!r} (a bare host name or address)")
+        if host.count(":") == 1:
+            raise ValueError(f"bad server host {host!r}: give the port as port:, not in host:")
+        return host
+
+    @field_validator("ca_file")
+    @classmethod
+    def _readable(cls, path: str | None) -> str | None:
+        if path is not None and not os.access(path, os.R_OK):
+            raise ValueError(f"cannot read {path}")
+        return path
+
+    @model_validator(mode="after")
+    def _nts_keys_need_nts(self) -> NtpServer:
+        if not self.nts and (self.ca_file is not None or self.nts_ke_port != DEFAULT_KE_PORT):
+            raise ValueError(f"{self.host}: ca_file and nts_ke_port apply only with nts: true")
+        return self
+
+    @property
+    def name(self) -> str:
+        """How status and logs name it: host:port for plain NTP, as a string entry would be."""
+        if self.nts and self.port is None:
+            return self.host
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{host}:{self.port or DEFAULT_NTP_PORT}"
+
+
+def _entry_kind(value: object) -> str:
+    return "mapping" if isinstance(value, dict | NtpServer) else "string"
+
+
+ServerEntry = Annotated[
+    Annotated[str, Tag("string")] | Annotated[NtpServer, Tag("mapping")], Discriminator(_entry_kind)
+]
 
 
 class ClockSection(_Strict):
@@ -58,7 +120,7 @@ class ClockSection(_Strict):
 
 
 class NtpSection(_Strict):
-    servers: list[str] = Field(min_length=1)
+    servers: list[ServerEntry] = Field(min_length=1)
     timeout_seconds: Annotated[float, Field(gt=0, le=30, allow_inf_nan=False)] = 2.0
     # An exchange whose offset error bound (delay/2) exceeds this is rejected.
     max_acceptable_uncertainty: Annotated[float, Field(gt=0, le=10, allow_inf_nan=False)] = 0.1
@@ -68,13 +130,29 @@ class NtpSection(_Strict):
 
     @field_validator("servers")
     @classmethod
-    def _valid_servers(cls, servers: list[str]) -> list[str]:
-        for s in servers:
-            parse_server(s)
+    def _valid_servers(cls, servers: list[str | NtpServer]) -> list[str | NtpServer]:
+        names = [s.name for s in _as_entries(servers)]
+        dup = next((n for n in names if names.count(n) > 1), None)
+        if dup is not None:
+            raise ValueError(f"server {dup} is listed twice")
         return servers
 
+    def entries(self) -> list[NtpServer]:
+        """Every server as a mapping entry (a string is plain NTP at host:port)."""
+        return _as_entries(self.servers)
+
     def endpoints(self) -> list[tuple[str, int]]:
-        return [parse_server(s) for s in self.servers]
+        return [(e.host, e.port or DEFAULT_NTP_PORT) for e in self.entries()]
+
+
+def _as_entries(servers: list[str | NtpServer]) -> list[NtpServer]:
+    out = []
+    for s in servers:
+        if isinstance(s, str):
+            host, port = parse_server(s)
+            s = NtpServer(host=host, port=port)
+        out.append(s)
+    return out
 
 
 class WarmUp(_Strict):
@@ -190,8 +268,12 @@ def default_config_text() -> str:
     return resources.files("chronotick_engine").joinpath("default_config.yaml").read_text()
 
 
+_TAGS = {"string", "mapping"}  # the server entry's union branches: not keys a user wrote
+
+
 def _one_line(exc: ValidationError, source: str) -> str:
     err = exc.errors()[0]
+    err["loc"] = tuple(p for p in err["loc"] if p not in _TAGS)
     path = ".".join(str(p) for p in err["loc"]) or "(top level)"
     if err["type"] == "extra_forbidden":
         parent = ".".join(str(p) for p in err["loc"][:-1]) or "top level"

@@ -14,8 +14,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from chronotick_engine.config import ChronoTickConfig
-from chronotick_engine.measure.ntp import ClockSource, Exchange, Rejected
+from chronotick_engine.config import ChronoTickConfig, NtpServer
+from chronotick_engine.measure.ntp import DEFAULT_NTP_PORT, ClockSource, Exchange, Rejected
+from chronotick_engine.measure.nts import NtsSession
 from chronotick_engine.measure.selection import Selection
 from chronotick_engine.protocol.detail import ServerDetail
 
@@ -28,11 +29,20 @@ class QueryFn(Protocol):
     ) -> Exchange: ...
 
 
+# A server is called unreachable once this many polls in a row failed (the low bits of its reach
+# register), and reachable again at its next success; each change is one log line.
+UNREACHABLE_AFTER = 3
+
+
 @dataclass
 class ServerState:
     """What the daemon knows of one server; exposed in its status sidecar."""
 
     name: str
+    host: str = ""
+    port: int = 0
+    nts: NtsSession | None = None  # set for a server that must be measured with NTS
+    authenticated: bool = False  # the last accepted reply passed NTS verification
     reach: int = 0  # 8-bit shift register of recent poll successes, as in ntpd/chrony
     polls: int = 0
     accepted: int = 0
@@ -56,6 +66,7 @@ class ServerState:
         self.last_delay = ex.delay
         self.last_ok_mono_ns = ex.mono_ns
         self.last_error = None
+        self.authenticated = ex.authenticated
 
     def record_failure(self, reason: str, detail: str = "") -> None:
         self.polls += 1
@@ -63,7 +74,12 @@ class ServerState:
         self.rejects[reason] += 1
         self.last_error = f"{reason}: {detail}" if detail else reason
 
+    @property
+    def reachable(self) -> bool:
+        return bool(self.reach & ((1 << UNREACHABLE_AFTER) - 1))
+
     def detail(self) -> ServerDetail:
+        nts = None if self.nts is None else self.nts.state()
         return ServerDetail(
             server=self.name,
             reach=f"{self.reach:03o}",
@@ -75,7 +91,22 @@ class ServerState:
             jitter_ms=round(self.jitter * 1e3, 6),
             rejects=dict(self.rejects),
             last_error=self.last_error,
+            nts=nts is not None,
+            authenticated=self.authenticated,
+            nts_cookies=None if nts is None else nts.cookies,
+            nts_key_exchanges=None if nts is None else nts.key_exchanges,
+            nts_last_ke_unix_s=None if nts is None else nts.last_ke_unix_s,
+            nts_last_ke_ms=None if nts is None else nts.last_ke_ms,
+            ntp_address=None if nts is None else nts.ntp_address,
         )
+
+    @classmethod
+    def from_entry(cls, entry: NtpServer) -> ServerState:
+        port = entry.port or DEFAULT_NTP_PORT
+        if not entry.nts:
+            return cls(entry.name, entry.host, port)
+        session = NtsSession(entry.name, entry.host, entry.port, entry.nts_ke_port, entry.ca_file)
+        return cls(entry.name, entry.host, port, nts=session)
 
 
 class Measurer:
@@ -95,25 +126,34 @@ class Measurer:
         self.query_fn = query_fn
         self._stop = stop
         ntp = cfg.clock_measurement.ntp
-        self.servers = {f"{h}:{p}": ServerState(f"{h}:{p}") for h, p in ntp.endpoints()}
+        self.servers = {e.name: ServerState.from_entry(e) for e in ntp.entries()}
+        self.rounds = 0
         self.burst_left = ntp.burst_count
         self.interval_s = ntp.burst_interval_seconds
         self._start_ns = start_ns
         self._pool = ThreadPoolExecutor(max_workers=max(1, len(self.servers)), thread_name_prefix="ntp")
 
+    def _exchange(self, state: ServerState) -> Exchange:
+        ntp = self.cfg.clock_measurement.ntp
+        max_delay = 2 * ntp.max_acceptable_uncertainty
+        if state.nts is not None:
+            ex = state.nts.query(ntp.timeout_seconds, max_delay, self.clock)
+            if not ex.authenticated:  # the session never returns one; this line keeps it so
+                raise Rejected("nts_unauthenticated", "NTS server answered without authentication")
+            return ex
+        return self.query_fn(state.host, state.port, ntp.timeout_seconds, max_delay, self.clock)
+
     def _query_with_retries(self, state: ServerState) -> Exchange | None:
         ntp = self.cfg.clock_measurement.ntp
-        host, _, port = state.name.rpartition(":")
-        host = host.strip("[]")
         if self.clock.monotonic_ns() < state.backoff_until_mono_ns:
             return None
         for attempt in range(ntp.retries + 1):
             try:
-                return self.query_fn(
-                    host, int(port), ntp.timeout_seconds, 2 * ntp.max_acceptable_uncertainty, self.clock
-                )
+                return self._exchange(state)
             except Rejected as exc:
                 state.record_failure(exc.reason, str(exc))
+                if exc.reason == "nts_nak" and attempt < ntp.retries:
+                    continue  # the session forgot its keys: the retry runs a fresh key exchange
                 if exc.reason == "kiss_of_death":
                     code = str(exc).rpartition(" ")[2]
                     pause = 3600 if code in ("DENY", "RSTR") else 4 * self.interval_s
@@ -132,13 +172,28 @@ class Measurer:
     def poll_round(self) -> list[Exchange]:
         """Every server once, concurrently: the replies that passed every check."""
         states = list(self.servers.values())
+        before = [s.reachable for s in states]
         results = list(self._pool.map(self._query_with_retries, states))
         good: list[Exchange] = []
         for state, ex in zip(states, results, strict=True):
             if ex is not None:
                 state.record_success(ex)
                 good.append(ex)
+        self.rounds += 1
+        self._log_reach(states, before, good)
         return good
+
+    def _log_reach(self, states: list[ServerState], before: list[bool], good: list[Exchange]) -> None:
+        if self.rounds == 1 and not good:
+            why = "; ".join(f"{s.name}: {s.last_error or 'no answer'}" for s in states)
+            log.warning("no server answered the first round: %s", why)
+            return
+        for state, was in zip(states, before, strict=True):
+            if state.reachable and not was:
+                kind = " (NTS authenticated)" if state.authenticated else ""
+                log.info("%s is reachable%s", state.name, kind)
+            elif was and not state.reachable:
+                log.warning("%s is unreachable: %s", state.name, state.last_error or "no answer")
 
     def note_selection(self, chosen: Selection) -> None:
         for ex in chosen.falsetickers:

@@ -16,7 +16,9 @@ from dataclasses import dataclass
 
 import ntplib
 
+DEFAULT_NTP_PORT = 123
 NTP_PACKET_SIZE = 48
+MAX_DATAGRAM = 4096  # an NTS reply carrying eight cookies is about a kilobyte
 NTP_EPOCH_OFFSET = 2_208_988_800  # seconds from 1900-01-01 to 1970-01-01
 _TS = struct.Struct("!Q")
 
@@ -53,6 +55,7 @@ class Exchange:
     real_minus_mono_ns: int  # CLOCK_REALTIME - CLOCK_MONOTONIC then (steps of the system clock move it)
     stratum: int
     root_distance: float
+    authenticated: bool = False  # the reply passed NTS verification
 
 
 def ns_to_ntp(real_ns: int) -> int:
@@ -119,24 +122,48 @@ def parse_reply(
     return offset, delay, pkt.stratum, root_distance
 
 
-def query(
-    host: str, port: int, timeout: float, max_delay: float, clock: ClockSource = SYSTEM_CLOCK
-) -> Exchange:
-    """One exchange with host:port; raise Rejected (or OSError/TimeoutError) on failure."""
+@dataclass(frozen=True, slots=True)
+class Transaction:
+    """One request sent and the datagram taken as its answer, with the four local timestamps."""
+
+    data: bytes
+    t1_mono: int
+    t1_real: int
+    t4_mono: int
+    t4_real: int
+
+    def exchange(self, server: str, fields: tuple[float, float, int, float], authenticated: bool) -> Exchange:
+        offset, delay, stratum, rdist = fields
+        return Exchange(
+            server=server,
+            offset=offset,
+            delay=delay,
+            mono_ns=(self.t1_mono + self.t4_mono) // 2,
+            real_minus_mono_ns=(self.t1_real - self.t1_mono + self.t4_real - self.t4_mono) // 2,
+            stratum=stratum,
+            root_distance=rdist,
+            authenticated=authenticated,
+        )
+
+
+def transact(
+    host: str, port: int, request: bytes, cookie: int, timeout: float, clock: ClockSource = SYSTEM_CLOCK
+) -> Transaction:
+    """Send `request` (whose transmit timestamp is `cookie`) and wait for the datagram that echoes
+    it; raise OSError/TimeoutError when none comes."""
     infos = socket.getaddrinfo(host, port, type=socket.SOCK_DGRAM)
     family, _, _, _, addr = infos[0]
-    cookie = int.from_bytes(os.urandom(8), "big")
     with socket.socket(family, socket.SOCK_DGRAM) as sock:
         sock.settimeout(timeout)
         sock.connect(addr)  # a connected socket only receives from this server
         deadline = time.monotonic() + timeout
         t1_mono, t1_real = clock.monotonic_ns(), clock.realtime_ns()
-        sock.send(build_request(cookie))
+        sock.send(request)
         stray: bytes | None = None
         while True:
             sock.settimeout(max(1e-3, deadline - time.monotonic()))
             try:
-                data = sock.recv(512)
+                data = sock.recv(MAX_DATAGRAM)
             except TimeoutError:
                 if stray is None:
                     raise
@@ -149,14 +176,18 @@ def query(
             if data[24:32] == _TS.pack(cookie) or time.monotonic() >= deadline:
                 break
             stray = data  # skipped, not fatal: the genuine reply may still come
-    offset, delay, stratum, rdist = parse_reply(data, cookie, t1_real, t4_real, max_delay)
-    mid_mono = (t1_mono + t4_mono) // 2
-    return Exchange(
-        server=f"{host}:{port}",
-        offset=offset,
-        delay=delay,
-        mono_ns=mid_mono,
-        real_minus_mono_ns=(t1_real - t1_mono + t4_real - t4_mono) // 2,
-        stratum=stratum,
-        root_distance=rdist,
-    )
+    return Transaction(data, t1_mono, t1_real, t4_mono, t4_real)
+
+
+def new_cookie() -> int:
+    return int.from_bytes(os.urandom(8), "big")
+
+
+def query(
+    host: str, port: int, timeout: float, max_delay: float, clock: ClockSource = SYSTEM_CLOCK
+) -> Exchange:
+    """One plain (unauthenticated) exchange with host:port; raise Rejected (or OSError/TimeoutError)."""
+    cookie = new_cookie()
+    tr = transact(host, port, build_request(cookie), cookie, timeout, clock)
+    fields = parse_reply(tr.data, cookie, tr.t1_real, tr.t4_real, max_delay)
+    return tr.exchange(f"{host}:{port}", fields, authenticated=False)

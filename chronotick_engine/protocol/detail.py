@@ -24,7 +24,7 @@ class _Detail(BaseModel):
 class ServerDetail(_Detail):
     """One configured NTP server, as the daemon sees it."""
 
-    server: str = Field(description="host:port as configured")
+    server: str = Field(description="host:port as configured (an NTS entry without a port: its host)")
     reach: str = Field(description="8-bit reachability register of the last polls, in octal (377 = all)")
     polls: int
     accepted: int = Field(description="replies that passed every check")
@@ -34,6 +34,17 @@ class ServerDetail(_Detail):
     jitter_ms: float
     rejects: dict[str, int] = Field(description="rejected replies and failed polls, by reason")
     last_error: str | None = Field(description="the latest failure, one line; None after a success")
+    nts: bool = Field(default=False, description="configured to be measured with NTS only")
+    authenticated: bool = Field(
+        default=False, description="the last accepted reply passed NTS (RFC 8915) verification"
+    )
+    nts_cookies: int | None = Field(default=None, description="NTS cookies on hand (at most 8)")
+    nts_key_exchanges: int | None = Field(default=None, description="successful NTS-KE sessions so far")
+    nts_last_ke_unix_s: float | None = Field(default=None, description="when the last NTS-KE succeeded")
+    nts_last_ke_ms: float | None = Field(default=None, description="how long that key exchange took")
+    ntp_address: str | None = Field(
+        default=None, description="host:port NTS-protected NTP goes to, as the key exchange said"
+    )
 
 
 class PublishDetail(_Detail):

@@ -16,10 +16,17 @@ import time
 from pathlib import Path
 
 from chronotick_engine.measure.ntp import query
+from chronotick_engine.testing.certs import ServerCert
 
 
 def free_udp_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def free_tcp_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
 
@@ -34,8 +41,12 @@ class LocalChrony:
         bind: str = "127.0.0.1",
         allow: str = "127.0.0.1",
         netns: str | None = None,
+        nts: ServerCert | None = None,
+        nts_port: int | None = None,
     ):
         self.port = port or free_udp_port()
+        self.nts = nts
+        self.nts_port = (nts_port or free_tcp_port()) if nts else None
         self.bind = bind
         self.allow = allow
         self.netns = netns
@@ -64,6 +75,30 @@ class LocalChrony:
             == 0
         )
 
+    def _nts_lines(self) -> list[str]:
+        if self.nts is None:
+            return []
+        dump = self.dir / "ntsdump"  # chronyd keeps its server keys here; it must exist
+        dump.mkdir(exist_ok=True)
+        return [
+            f"ntsport {self.nts_port}",
+            f"ntsserverkey {self.nts.key_file}",
+            f"ntsservercert {self.nts.cert_file}",
+            f"ntsdumpdir {dump}",
+        ]
+
+    def fresh_server_keys(self) -> None:
+        """Forget the NTS server keys chronyd saved, so that its next start makes new ones (and
+        every cookie issued before is refused)."""
+        shutil.rmtree(self.dir / "ntsdump", ignore_errors=True)
+
+    def _nts_listening(self) -> bool:
+        if self.nts_port is None:
+            return True
+        with contextlib.suppress(OSError), socket.create_connection((self.bind, self.nts_port), 0.2):
+            return True
+        return False
+
     def start(self, timeout: float = 10.0) -> LocalChrony:
         chronyd = shutil.which("chronyd") or "/usr/sbin/chronyd"
         if not Path(chronyd).exists():
@@ -79,6 +114,7 @@ class LocalChrony:
                     "cmdport 0",
                     f"driftfile {self.dir}/drift",
                     f"pidfile {self.dir}/chronyd.pid",
+                    *self._nts_lines(),
                 ]
             )
             + "\n"
@@ -91,13 +127,13 @@ class LocalChrony:
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"chronyd exited: {(self.dir / 'chronyd.log').read_text()[-500:]}")
-            if self._answers():
+            if self._answers() and self._nts_listening():
                 return self
             time.sleep(0.1)
         self.stop()
         raise RuntimeError(f"chronyd did not answer on {self.address} within {timeout} s")
 
-    def stop(self) -> None:
+    def _terminate(self) -> None:
         if self.proc and self.proc.poll() is None:
             self.proc.terminate()
             try:
@@ -105,6 +141,16 @@ class LocalChrony:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+
+    def restart(self, fresh_keys: bool = False) -> LocalChrony:
+        """Stop and start again on the same ports; with fresh_keys, under new NTS server keys."""
+        self._terminate()
+        if fresh_keys:
+            self.fresh_server_keys()
+        return self.start()
+
+    def stop(self) -> None:
+        self._terminate()
         if self._own_dir:
             shutil.rmtree(self.dir, ignore_errors=True)
 
