@@ -19,13 +19,14 @@ ROOT_ARGS = ["--allow-root"] if os.geteuid() == 0 else []
 
 
 def write_config(
-    tmp_path: Path, servers: list[str], extra: str = "", timeout_s: float = 0.5, **daemon
+    tmp_path: Path, servers: list[str | dict], extra: str = "", timeout_s: float = 0.5, **daemon
 ) -> Path:
-    """A daemon config for loopback servers with fast polling; `extra` is appended YAML."""
+    """A daemon config for loopback servers with fast polling; `extra` is appended YAML. A server is
+    a string or a mapping entry (NTS)."""
     lines = [
         "clock_measurement:",
         "  ntp:",
-        "    servers: [" + ", ".join(f'"{s}"' for s in servers) + "]",
+        "    servers: [" + ", ".join(json.dumps(s) for s in servers) + "]",
         f"    timeout_seconds: {timeout_s}",
         "    burst_interval_seconds: 0.5",
         "  timing:",
@@ -69,7 +70,7 @@ def daemon_factory(tmp_path, shm_path):
     started: list[DaemonProc] = []
 
     def start(
-        servers: list[str],
+        servers: list[str | dict],
         extra: str = "",
         timeout_s: float = 0.5,
         env: dict[str, str] | None = None,

@@ -99,7 +99,13 @@ def _status_table(info: DaemonInfo, reading: TimeReading | None, detail: DaemonD
         for srv in detail.servers:
             delay = "—" if srv.last_delay_ms is None else f"{srv.last_delay_ms:.3f} ms"
             rejects = ", ".join(f"{k} {v}" for k, v in srv.rejects.items()) or "none"
-            rows.append((f"server {srv.server}", f"reach {srv.reach}, delay {delay}, rejects: {rejects}"))
+            line = f"reach {srv.reach}, delay {delay}, rejects: {rejects}"
+            if srv.nts:
+                auth = "authenticated" if srv.authenticated else "not authenticated"
+                line += f"; NTS {auth}, {srv.nts_cookies} cookies, {srv.nts_key_exchanges} key exchanges"
+            if srv.last_error:
+                line += f"; last error: {srv.last_error}"
+            rows.append((f"server {srv.server}", line))
     width = max(len(k) for k, _ in rows)
     return "\n".join(f"{k:<{width}}  {v}" for k, v in rows)
 

@@ -134,7 +134,7 @@ def run(cfg: ChronoTickConfig) -> int:
 
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
-    servers = ", ".join(cfg.clock_measurement.ntp.servers)
+    servers = ", ".join(e.name + (" (NTS)" if e.nts else "") for e in cfg.clock_measurement.ntp.entries())
     log.info("publishing to %s at %g Hz; servers: %s", cfg.daemon.shm_path, cfg.daemon.freq_hz, servers)
     try:
         daemon.run(publisher)

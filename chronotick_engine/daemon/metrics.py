@@ -92,7 +92,22 @@ class _DaemonCollector:
         rejects = CounterMetricFamily(
             "chronotick_server_rejects", "replies rejected, by reason", labels=["server", "reason"]
         )
+        authenticated = GaugeMetricFamily(
+            "chronotick_server_authenticated",
+            "1 when the server's last accepted reply passed NTS verification",
+            labels=["server"],
+        )
+        cookies = GaugeMetricFamily(
+            "chronotick_server_nts_cookies", "NTS cookies on hand (NTS servers only)", labels=["server"]
+        )
+        key_exchanges = CounterMetricFamily(
+            "chronotick_server_nts_key_exchanges", "successful NTS-KE sessions", labels=["server"]
+        )
         for srv in st.servers:
+            authenticated.add_metric([srv.server], float(srv.authenticated))
+            if srv.nts:
+                cookies.add_metric([srv.server], srv.nts_cookies or 0)
+                key_exchanges.add_metric([srv.server], srv.nts_key_exchanges or 0)
             reach.add_metric([srv.server], int(srv.reach, 8))
             if srv.last_delay_ms is not None:
                 delay.add_metric([srv.server], srv.last_delay_ms * ms)
@@ -101,6 +116,9 @@ class _DaemonCollector:
         yield reach
         yield delay
         yield rejects
+        yield authenticated
+        yield cookies
+        yield key_exchanges
 
 
 def start_metrics_server(status: Callable[[], DaemonDetail], port: int, address: str = "127.0.0.1") -> object:
