@@ -18,11 +18,20 @@ $(STAMP): pyproject.toml setup.py chronotick_engine/_native.c clients/c/chronoti
 	$(PY) -c "import chronotick_engine, chronotick_mcp.app, chronotick_mcp.stdio_app, chronotick_mcp.sdk"
 	touch $@
 
-# chronyd is the real NTP server the integration tests and the demo run on loopback.
-system-deps:
+# chronyd is the real NTP (and NTS) server the integration tests and the demo run on loopback.
+# ntpsec is a second, independent NTS server for the tests. Its package conflicts with chrony's,
+# so it is unpacked into .tools/ntpsec rather than installed (its ntpd needs only libssl and libc).
+NTPSEC := .tools/ntpsec/usr/sbin/ntpd
+system-deps: $(NTPSEC)
 	@command -v chronyd >/dev/null 2>&1 || { \
 	  echo "installing chrony (Debian package) for the loopback NTP server"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chrony >/dev/null; }
+$(NTPSEC):
+	@echo "unpacking Debian's ntpsec into .tools/ntpsec (a second NTS server for the tests)"
+	@mkdir -p .tools/deb && cd .tools/deb && rm -f ntpsec_*.deb && \
+	  { apt-get download ntpsec >/dev/null 2>&1 || { apt-get update -qq && apt-get download ntpsec >/dev/null 2>&1; }; } && \
+	  dpkg-deb -x ntpsec_*.deb ../ntpsec
+	@test -x $@
 
 # The official MCP Inspector (npm), for the test that drives the stdio server in its CLI mode.
 INSPECTOR := .tools/node_modules/.bin/mcp-inspector

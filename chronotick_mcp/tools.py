@@ -134,6 +134,17 @@ def _models(detail: DaemonDetail | None) -> ModelsInfo | None:
     return ModelsInfo(requested=m.requested, ready=m.ready, error=m.error, weights=detail.predictor_weights)
 
 
+def _nts_text(detail: DaemonDetail | None) -> str:
+    """', NTS: 2 of 3 servers authenticated' (with the first failing server's reason), or ''."""
+    nts = [s for s in detail.servers if s.nts] if detail is not None else []
+    if not nts:
+        return ""
+    good = [s for s in nts if s.authenticated and s.reach != "000"]
+    text = f", NTS: {len(good)} of {len(nts)} servers authenticated"
+    bad = next((s for s in nts if s not in good and s.last_error), None)
+    return text + (f" ({bad.server}: {bad.last_error})" if bad is not None else "")
+
+
 def get_daemon_status(ctx: ToolContext, args: StatusInput) -> DaemonStatusResult:
     start = time.perf_counter()
     try:
@@ -153,7 +164,7 @@ def get_daemon_status(ctx: ToolContext, args: StatusInput) -> DaemonStatusResult
         f"{info.status}: daemon {'running' if info.running else 'NOT running'}, "
         f"{info.measurement_count} NTP samples, last "
         f"{'never' if since is None else f'{since:.0f} s ago'}, publishing at {info.publish_rate_hz:.0f} Hz, "
-        f"{model_text}"
+        f"{model_text}{_nts_text(detail)}"
     )
     return DaemonStatusResult(
         status=info.status,

@@ -8,6 +8,7 @@ stays near 0 while every tampered reply is refused.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import socket
@@ -18,11 +19,13 @@ import urllib.request
 
 import pytest
 from conftest import BIN
+from fastmcp import Client
 from faultproxy import FaultProxy, TcpRelay
 
 from chronotick_engine import ChronoTickClient, detail_path
 from chronotick_engine.testing.certs import TestCA
 from chronotick_engine.testing.localntp import LocalChrony, free_tcp_port
+from chronotick_mcp.app import build_server
 
 pytestmark = pytest.mark.integration
 
@@ -53,6 +56,16 @@ def detail(shm_path: str) -> dict:
     )
     assert out.stdout, out.stderr
     return {s["server"]: s for s in json.loads(out.stdout)["detail"]["servers"]}
+
+
+def mcp_status(shm_path: str) -> dict:
+    """get_daemon_status through a real MCP client (in memory)."""
+
+    async def call() -> dict:
+        async with Client(build_server(shm_path)) as c:
+            return (await c.call_tool("get_daemon_status", {})).structured_content
+
+    return asyncio.run(call())
 
 
 def wait_for(predicate, timeout: float, what: str) -> None:
@@ -103,6 +116,9 @@ def test_synchronized_over_nts_and_every_sample_authenticated(pki, nts_chrony, d
         [str(BIN / "chronotick-client"), "status", "--shm-path", shm_path], capture_output=True, text=True
     ).stdout
     assert "NTS authenticated, 8 cookies" in text, text
+    status = mcp_status(shm_path)
+    assert "NTS: 2 of 2 servers authenticated" in status["summary"], status["summary"]
+    assert all(s["authenticated"] and s["nts_cookies"] == 8 for s in status["servers"]), status["servers"]
     d.stop()
     assert "127.0.0.1 is reachable (NTS authenticated)" in d.proc.stderr.read()
 
@@ -178,6 +194,8 @@ def test_key_exchange_failures_never_synchronize(
         assert srv["rejects"].get("nts_ke_failed", 0) >= 1, srv
         assert srv["last_error"].startswith("nts_ke_failed: ") and why in srv["last_error"], srv
         assert "\n" not in srv["last_error"]
+        status = mcp_status(shm_path)
+        assert "NTS: 0 of 1 servers authenticated" in status["summary"] and why in status["summary"]
         d.stop()
         log = d.proc.stderr.read()
         assert "no server answered the first round" in log and why in log, log

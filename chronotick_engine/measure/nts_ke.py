@@ -50,10 +50,29 @@ class KeResult:
     duration_s: float
 
 
+# X509_V_ERR_* codes a misconfigured server or trust store gives most often (OpenSSL's x509_vfy.h).
+_VERIFY_ERRORS = {
+    2: "unable to get issuer certificate",
+    7: "certificate signature does not verify against the trusted CA",
+    9: "certificate is not yet valid",
+    10: "certificate has expired",
+    18: "self-signed certificate",
+    19: "self-signed certificate in chain",
+    20: "not signed by a trusted CA",
+    21: "unable to verify the first certificate",
+}
+
+
+def _remember_failure(conn: SSL.Connection, cert: object, errno: int, depth: int, ok: int) -> bool:
+    if not ok and conn.get_app_data() is None:
+        conn.set_app_data(_VERIFY_ERRORS.get(errno, f"verify error {errno}"))
+    return bool(ok)
+
+
 def _context(ca_file: str | None) -> SSL.Context:
     ctx = SSL.Context(SSL.TLS_CLIENT_METHOD)
     ctx.set_min_proto_version(SSL.TLS1_3_VERSION)
-    ctx.set_verify(SSL.VERIFY_PEER, lambda conn, cert, errno, depth, ok: bool(ok))
+    ctx.set_verify(SSL.VERIFY_PEER, _remember_failure)
     if ca_file:
         try:
             ctx.load_verify_locations(ca_file)
@@ -81,11 +100,8 @@ def _until(deadline: float, sock: socket.socket, step: Callable[[], T]) -> T:
         except SSL.WantWriteError:
             want = ([], [sock])
         left = deadline - time.monotonic()
-        if left <= 0:
-            raise KeError("timed out")
-        readable, writable, _ = select.select(*want, [], left)
-        if not readable and not writable:
-            raise KeError("timed out")
+        if left <= 0 or not any(select.select(*want, [], left)[:2]):
+            raise KeError("timed out: the server stopped answering")
 
 
 def _check_name(conn: SSL.Connection, host: str) -> None:
@@ -146,7 +162,8 @@ def key_exchange(host: str, port: int, ca_file: str | None, timeout: float) -> K
             c2s = conn.export_keying_material(EXPORTER_LABEL, KEY_BYTES, context + b"\x00")
             s2c = conn.export_keying_material(EXPORTER_LABEL, KEY_BYTES, context + b"\x01")
         except SSL.Error as exc:
-            raise KeError(_tls_reason(exc)) from None
+            why = conn.get_app_data()
+            raise KeError(_tls_reason(exc) + (f" ({why})" if why else "")) from None
         except OSError as exc:
             raise KeError(f"connection to {host}:{port} failed: {exc.strerror or exc}") from None
         try:
