@@ -1,7 +1,8 @@
 """Mutation fuzzing of every parser that takes outside input; one JSON line per target.
 
-Targets: the NTP reply parser, the segment decoder, the config loader (YAML text) and the MCP
-tool argument checks. Each execution feeds a seeded mutation of a valid input (bit flips, byte
+Targets: the NTP reply parser, the NTS-KE record parser, the NTS extension-field checks (a sealed
+reply under the right key, mutated), the segment decoder, the config loader (YAML text) and the
+MCP tool argument checks. Each execution feeds a seeded mutation of a valid input (bit flips, byte
 rewrites, truncation, extension, splices) or plain random bytes. The only acceptable outcomes are a
 result or the target's own one-line error type; anything else is a crash and is printed. The
 slowest single execution is reported too: a hang would show there.
@@ -21,6 +22,7 @@ from collections.abc import Callable
 
 from chronotick_engine.config import default_config_text, parse_config
 from chronotick_engine.errors import ConfigError, SegmentError
+from chronotick_engine.measure import nts_fields, nts_records
 from chronotick_engine.measure.ntp import Rejected, build_request, ns_to_ntp, parse_reply
 from chronotick_engine.protocol import Source, Status, decode, empty_snapshot, encode
 
@@ -50,6 +52,18 @@ def ntp_reply_seed(cookie: int, t1: int) -> bytes:
     ts = ns_to_ntp(t1 + 1000)
     header = bytes([0x24, 2, 6, 0xEC]) + struct.pack("!II", 100, 200) + b"GPS\0"
     return header + struct.pack("!QQQQ", ts, cookie, ts, ts + 10)
+
+
+def ke_response_seed() -> bytes:
+    u16 = struct.Struct("!H")
+    return (
+        nts_records.record(nts_records.NEXT_PROTOCOL, u16.pack(0))
+        + nts_records.record(nts_records.AEAD_ALGORITHM, u16.pack(15))
+        + b"".join(nts_records.record(nts_records.NEW_COOKIE, bytes([i]) * 100, False) for i in range(8))
+        + nts_records.record(nts_records.NTPV4_SERVER, b"ntp.example")
+        + nts_records.record(nts_records.NTPV4_PORT, u16.pack(123))
+        + nts_records.record(nts_records.END_OF_MESSAGE)
+    )
 
 
 def segment_seed() -> bytes:
@@ -105,6 +119,22 @@ def main() -> None:
     def segment(data: bytes) -> object:
         return decode(data)
 
+    def ke_records(data: bytes) -> object:
+        nts_records.complete_length(data)
+        return nts_records.parse_response(data)
+
+    from cryptography.hazmat.primitives.ciphers.aead import AESSIV
+
+    from chronotick_engine.testing.ntsreply import server_reply
+
+    key, uid = bytes(range(32)), bytes(range(32, 64))
+    s2c = AESSIV(key)
+    sealed = server_reply(ntp_reply_seed(cookie, t1), uid, key, [bytes([i]) * 100 for i in range(7)])
+
+    def nts_reply(data: bytes) -> object:
+        nts_fields.is_nak(data, uid)
+        return nts_fields.verify_reply(data, uid, s2c)
+
     def config(data: bytes) -> object:
         import yaml
 
@@ -142,6 +172,8 @@ def main() -> None:
 
     for name, fn, expected, seed, count in (
         ("ntp_reply_parser", ntp, Rejected, ntp_reply_seed(cookie, t1), n),
+        ("nts_ke_record_parser", ke_records, nts_records.KeError, ke_response_seed(), n),
+        ("nts_extension_fields", nts_reply, nts_fields.FieldError, sealed, n),
         ("segment_decoder", segment, SegmentError, segment_seed(), n),
         ("config_loader", config, ConfigError, default_config_text().encode(), max(1, n // 10)),
         (

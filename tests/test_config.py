@@ -10,7 +10,7 @@ from conftest import BIN
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from chronotick_engine.config import ConfigError, load_config, parse_config, parse_server
+from chronotick_engine.config import ConfigError, config_yaml, load_config, parse_config, parse_server
 
 
 def run_daemon(*args: str, timeout: float = 30) -> subprocess.CompletedProcess:
@@ -198,3 +198,65 @@ def test_a_segment_mode_others_could_write_is_refused():
     data = {"clock_measurement": {"ntp": {"servers": ["a"]}}, "daemon": {"shm_mode": "0664"}}
     with pytest.raises(ConfigError, match="daemon.shm_mode: .*only the daemon writes"):
         parse_config(data)
+
+
+def _servers(*entries) -> dict:
+    return {"clock_measurement": {"ntp": {"servers": list(entries)}}}
+
+
+def test_server_entries_may_be_strings_or_mappings(tmp_path):
+    ca = tmp_path / "ca.pem"
+    ca.write_text("x")
+    cfg = parse_config(
+        _servers(
+            "pool.ntp.org",
+            "127.0.0.1:11123",
+            {"host": "time.cloudflare.com", "nts": True},
+            {"host": "nts.example", "nts": True, "port": 1123, "nts_ke_port": 4461, "ca_file": str(ca)},
+            {"host": "plain.example", "port": 9123},
+        )
+    )
+    entries = cfg.clock_measurement.ntp.entries()
+    assert [e.name for e in entries] == [
+        "pool.ntp.org:123",
+        "127.0.0.1:11123",
+        "time.cloudflare.com",
+        "nts.example:1123",
+        "plain.example:9123",
+    ]
+    assert [e.nts for e in entries] == [False, False, True, True, False]
+    assert entries[3].nts_ke_port == 4461 and entries[3].ca_file == str(ca) and entries[2].nts_ke_port == 4460
+    # A config printed by --check-config reads back to the same config.
+    assert parse_config(yaml.safe_load(config_yaml(cfg))) == cfg
+
+
+@pytest.mark.parametrize(
+    ("entry", "message"),
+    [
+        (
+            {"host": "a", "nts": "maybe"},
+            "clock_measurement.ntp.servers.0.nts: Input should be a valid boolean",
+        ),
+        ({"host": "a", "ntss": True}, "unknown key 'ntss' in clock_measurement.ntp.servers.0"),
+        ({"nts": True}, "missing required key clock_measurement.ntp.servers.0.host"),
+        ({"host": "a:123", "nts": True}, "give the port as port:"),
+        ({"host": "a", "nts": True, "ca_file": "/nonexistent/ca.pem"}, "cannot read /nonexistent/ca.pem"),
+        ({"host": "a", "ca_file": "/etc/hostname"}, "apply only with nts: true"),
+        ({"host": "a", "nts": True, "nts_ke_port": 0}, "nts_ke_port"),
+        (7, "clock_measurement.ntp.servers.0: Input should be a valid string"),
+    ],
+)
+def test_bad_server_entries_are_one_line(entry, message):
+    with pytest.raises(ConfigError, match=message) as err:
+        parse_config(_servers(entry))
+    assert "\n" not in str(err.value) and "mapping" not in str(err.value)
+
+
+def test_a_server_listed_twice_is_refused():
+    with pytest.raises(ConfigError, match="server a:123 is listed twice"):
+        parse_config(_servers("a", {"host": "a", "port": 123}))
+
+
+def test_the_shipped_default_prefers_nts():
+    entries = load_config(None).clock_measurement.ntp.entries()
+    assert sum(e.nts for e in entries) >= 3 and all(e.ca_file is None for e in entries)

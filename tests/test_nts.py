@@ -151,6 +151,7 @@ def test_tampered_nts_replies_are_refused_and_time_is_not_moved(
     assert abs(r.offset_correction) < 0.002, r  # a 1 s lie moved nothing
     assert abs(r.offset_correction) <= r.uncertainty_seconds, r
     d.stop()
+    assert f"127.0.0.2 is unreachable: {reason}" in d.proc.stderr.read()
 
 
 def test_the_same_lie_through_plain_ntp_moves_a_lone_server(chrony, daemon_factory, shm_path):
