@@ -260,3 +260,22 @@ def test_half_the_requests_lost_keeps_cookies_and_measuring(pki, proxied, daemon
     assert srv["rejects"].get("timeout", 0) >= 1, srv  # the loss was real
     assert "nts_ke_failed" not in srv["rejects"], srv
     assert srv["nts_cookies"] >= 1 or srv["nts_key_exchanges"] > start["nts_key_exchanges"], srv
+
+
+def test_make_demo_runs_over_nts(tmp_path):
+    out = subprocess.run(
+        [
+            str(BIN / "python"),
+            "-m",
+            "chronotick_engine.cli.demo",
+            "--seconds",
+            "1",
+            "--shm-path",
+            f"/dev/shm/ct_demo_{os.getpid()}",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "daemon SYNCHRONIZED" in out.stdout and "NTS authenticated" in out.stdout, out.stdout
