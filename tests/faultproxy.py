@@ -16,6 +16,7 @@ import struct
 import threading
 import time
 from dataclasses import dataclass
+from typing import TypeVar
 
 
 @dataclass
@@ -51,7 +52,27 @@ def _shift(ts: bytes, seconds: float) -> bytes:
     return struct.pack("!Q", (v + int(seconds * 2**32)) % (1 << 64))
 
 
-class FaultProxy:
+class _Served:
+    """A socket served by one thread until stop()."""
+
+    sock: socket.socket
+    _stop: threading.Event
+    _thread: threading.Thread
+
+    def start(self: _S) -> _S:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(2)
+        self.sock.close()
+
+
+_S = TypeVar("_S", bound=_Served)
+
+
+class FaultProxy(_Served):
     def __init__(
         self,
         upstream_port: int,
@@ -77,15 +98,6 @@ class FaultProxy:
     @property
     def address(self) -> str:
         return f"{self.bind}:{self.port}"
-
-    def start(self) -> FaultProxy:
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(2)
-        self.sock.close()
 
     def _mangle(self, reply: bytes) -> bytes:
         f = self.faults
@@ -140,7 +152,7 @@ class FaultProxy:
                 self.sock.sendto(self._mangle(reply), client)
 
 
-class TcpRelay:
+class TcpRelay(_Served):
     """Accepts TCP on bind:port and pipes each connection to upstream, byte for byte."""
 
     def __init__(self, upstream: tuple[str, int], bind: str, port: int = 0):
@@ -150,15 +162,6 @@ class TcpRelay:
         self.port = self.sock.getsockname()[1]
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._serve, daemon=True)
-
-    def start(self) -> TcpRelay:
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(2)
-        self.sock.close()
 
     @staticmethod
     def _pipe(src: socket.socket, dst: socket.socket) -> None:

@@ -117,3 +117,30 @@ def test_a_good_answer_over_real_tls_gives_keys_and_cookies(pki):
         server.close()
     assert ke.cookies == (b"k" * 64,) and ke.ntp_port == 4123 and ke.ntp_host == "localhost"
     assert len(ke.c2s) == len(ke.s2c) == 32 and ke.c2s != ke.s2c
+
+
+def test_failed_key_exchanges_back_off_exponentially(monkeypatch):
+    from types import SimpleNamespace
+
+    from chronotick_engine.measure import nts
+    from chronotick_engine.measure.ntp import Rejected
+    from chronotick_engine.testing.localntp import free_tcp_port
+
+    now = [1000.0]
+    monkeypatch.setattr(nts, "time", SimpleNamespace(monotonic=lambda: now[0], time=lambda: now[0]))
+    attempts = []
+
+    def refuse(host, port, ca_file, timeout):
+        attempts.append(now[0])
+        raise nr.KeError("cannot connect: Connection refused")
+
+    monkeypatch.setattr(nts, "key_exchange", refuse)
+    session = nts.NtsSession("s", "127.0.0.1", None, free_tcp_port(), None)
+    for _ in range(40):
+        with pytest.raises(Rejected) as err:
+            session.query(0.5, 1.0)
+        assert err.value.reason == "nts_ke_failed" and "Connection refused" in str(err.value)
+        now[0] += 1.0
+    waits = [b - a for a, b in zip(attempts, attempts[1:], strict=False)]
+    assert waits[:4] == [2.0, 4.0, 8.0, 16.0], waits  # one poll a second; KE only when the backoff allows
+    assert session.state().key_exchanges == 0

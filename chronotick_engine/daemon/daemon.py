@@ -64,10 +64,6 @@ class Daemon:
         self.forecast: ForecastStatus = ForecastStatus()
         self.status_path = detail_path(cfg.daemon.shm_path)
 
-    @property
-    def servers(self) -> dict:
-        return self.measurer.servers
-
     # forecasting -----------------------------------------------------------------------------------
 
     def start_forecasters(self) -> threading.Thread | None:

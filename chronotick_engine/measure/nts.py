@@ -136,8 +136,8 @@ class NtsSession:
             fresh = verify_reply(tr.data, uid, s2c)
         except FieldError as exc:
             raise Rejected(exc.reason, str(exc)) from None
-        fields = parse_reply(tr.data, stamp, tr.t1_real, tr.t4_real, max_delay)
-        with self._lock:
+        with self._lock:  # before the NTP checks: an authentic kiss-of-death still brings cookies
             if self._s2c is s2c:  # not re-keyed meanwhile: these cookies belong to this session
                 self._cookies.extend(fresh[: MAX_COOKIES - len(self._cookies)])
+        fields = parse_reply(tr.data, stamp, tr.t1_real, tr.t4_real, max_delay)
         return tr.exchange(self.name, fields, authenticated=True)

@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 
 from chronotick_engine.testing.certs import ServerCert
+from chronotick_engine.testing.localntp import stop_process
 
 NTS_KE_PORT = 4460
 NTP_PORT = 123
@@ -80,13 +81,7 @@ class LocalNtpsec:
         return log.read_text()[-2000:] if log.exists() else ""
 
     def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop_process(self.proc)
         shutil.rmtree(self.dir, ignore_errors=True)
 
     def __enter__(self) -> LocalNtpsec:
