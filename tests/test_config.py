@@ -260,3 +260,18 @@ def test_a_server_listed_twice_is_refused():
 def test_the_shipped_default_prefers_nts():
     entries = load_config(None).clock_measurement.ntp.entries()
     assert sum(e.nts for e in entries) >= 3 and all(e.ca_file is None for e in entries)
+
+
+def test_more_plain_servers_than_nts_ones_is_warned_about(caplog):
+    import threading
+
+    from chronotick_engine.daemon.measurement import Measurer
+    from chronotick_engine.measure.ntp import SYSTEM_CLOCK, query
+
+    mixed = parse_config(_servers("a", "b", {"host": "c", "nts": True}))
+    Measurer(mixed, SYSTEM_CLOCK, query, threading.Event(), 0).shutdown()
+    assert "2 plain NTP servers beside 1 NTS servers" in caplog.text
+    caplog.clear()
+    mostly_nts = parse_config(_servers("a", {"host": "c", "nts": True}, {"host": "d", "nts": True}))
+    Measurer(mostly_nts, SYSTEM_CLOCK, query, threading.Event(), 0).shutdown()
+    assert "plain NTP servers beside" not in caplog.text

@@ -128,6 +128,14 @@ class Measurer:
         ntp = cfg.clock_measurement.ntp
         self.servers = {e.name: ServerState.from_entry(e) for e in ntp.entries()}
         self.rounds = 0
+        nts = sum(s.nts is not None for s in self.servers.values())
+        if 0 < nts <= len(self.servers) - nts:
+            log.warning(
+                "%d plain NTP servers beside %d NTS servers: whoever is on the network path controls "
+                "the plain replies and can outvote the authenticated ones (docs/SECURITY.md)",
+                len(self.servers) - nts,
+                nts,
+            )
         self.burst_left = ntp.burst_count
         self.interval_s = ntp.burst_interval_seconds
         self._start_ns = start_ns
