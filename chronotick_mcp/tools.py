@@ -393,7 +393,8 @@ TOOLS: tuple[ToolSpec, ...] = (
         "get_daemon_status",
         "Get daemon status",
         "Health of the ChronoTick daemon: status, uptime, NTP readiness, measurement count, time since the "
-        "last NTP sample, publish rate and per-server NTP state, plus a one-line summary. Use it to "
+        "last NTP sample, publish rate and per-server NTP state (whether each server's time is NTS-"
+        "authenticated, and why not), plus a one-line summary. Use it to "
         "explain why get_time is failing or uncertain, not to read the time.",
         StatusInput,
         DaemonStatusResult,
