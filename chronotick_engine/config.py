@@ -141,9 +141,6 @@ class NtpSection(_Strict):
         """Every server as a mapping entry (a string is plain NTP at host:port)."""
         return _as_entries(self.servers)
 
-    def endpoints(self) -> list[tuple[str, int]]:
-        return [(e.host, e.port or DEFAULT_NTP_PORT) for e in self.entries()]
-
 
 def _as_entries(servers: list[str | NtpServer]) -> list[NtpServer]:
     out = []
