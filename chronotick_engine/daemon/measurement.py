@@ -159,7 +159,7 @@ class Measurer:
             try:
                 return self._exchange(state)
             except Rejected as exc:
-                state.record_failure(exc.reason, str(exc))
+                state.record_failure(exc.reason, exc.detail)  # it prefixes the reason itself
                 if exc.reason == "nts_nak" and attempt < ntp.retries:
                     continue  # the session forgot its keys: the retry runs a fresh key exchange
                 if exc.reason == "kiss_of_death":
