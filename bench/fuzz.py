@@ -144,19 +144,14 @@ def main() -> None:
             raise ConfigError("invalid YAML") from None
         return parse_config(parsed, "fuzz")
 
+    from chronotick_engine.embedded import ClockChoice
+
+    no_daemon = ClockChoice("daemon", "/nonexistent/chronotick_shm")
+
     def mcp_args(data: bytes) -> object:
         """Any tool (the first byte picks it) with arguments from the rest: JSON when it parses, else
         the text in every field. Without a daemon, so only the argument checks decide."""
-        from chronotick_mcp.tools import TOOLS, ToolContext, ToolFailure
-
-        class NoDaemon:
-            shm_path = "/nonexistent"
-
-            def daemon_running(self) -> bool:
-                raise ToolFailure("no daemon")
-
-            def get_daemon_info(self) -> object:
-                raise ToolFailure("no daemon")
+        from chronotick_mcp.tools import TOOLS, ToolContext
 
         spec = TOOLS[data[0] % len(TOOLS)] if data else TOOLS[0]
         text = data[1:].decode("utf-8", "replace")
@@ -166,7 +161,7 @@ def main() -> None:
             args = dict.fromkeys(spec.input.model_fields, text)
         if not isinstance(args, dict):
             args = {"value": args}
-        return spec.call(ToolContext(NoDaemon(), "UTC"), args)  # type: ignore[arg-type]
+        return spec.call(ToolContext(no_daemon, "UTC"), args)
 
     from chronotick_mcp.tools import ToolFailure
 

@@ -10,14 +10,14 @@ from __future__ import annotations
 import math
 import os
 import time
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Protocol
 
 from pydantic import BaseModel, ConfigDict
 
 from chronotick_engine.errors import NotReadyError, SegmentError
 from chronotick_engine.extrapolation import halfwidth_coefficients
 from chronotick_engine.protocol.codec import Snapshot, Source, Status
-from chronotick_engine.protocol.detail import DaemonDetail, read_detail
+from chronotick_engine.protocol.detail import DaemonDetail
 from chronotick_engine.protocol.paths import default_path
 from chronotick_engine.protocol.reader import SegmentReader
 
@@ -116,6 +116,21 @@ class DaemonInfo(BaseModel):
         return list(type(self).model_fields)
 
 
+class SnapshotReader(Protocol):
+    """Where a client's snapshots come from: a daemon's segment (SegmentReader) or an in-process
+    engine's image (MemorySegment). Both decode the same 128 bytes with the same codec."""
+
+    path: str
+
+    def read(self) -> Snapshot: ...
+
+    def remap_if_replaced(self) -> bool: ...
+
+    def detail(self) -> DaemonDetail | None: ...
+
+    def close(self) -> None: ...
+
+
 def native_available() -> bool:
     """Whether new clients read through the C fast path: the extension is built and
     $CHRONOTICK_PURE_PYTHON is not 1."""
@@ -130,12 +145,14 @@ class ChronoTickClient:
     client's own exceptions. `native` reports which path this client uses.
     """
 
-    def __init__(self, shm_path: str | None = None):
-        """`shm_path` defaults to $CHRONOTICK_SHM_PATH, else DEFAULT_PATH."""
-        shm_path = shm_path or default_path()
+    def __init__(self, shm_path: str | None = None, *, reader: SnapshotReader | None = None):
+        """`shm_path` defaults to $CHRONOTICK_SHM_PATH, else DEFAULT_PATH. `reader` replaces the
+        segment with another source of the same images (an in-process engine's, see
+        chronotick_engine.embedded); `shm_path` is then its name in messages."""
+        shm_path = reader.path if reader is not None else shm_path or default_path()
         self.shm_path = shm_path
         self._native = None
-        if native_available():
+        if reader is None and native_available():
             cls = type(self)
             self._native = _native.Reader(
                 shm_path, TimeReading, cls.now_ns.__get__(self, cls), cls.get_time.__get__(self, cls)
@@ -143,7 +160,7 @@ class ChronoTickClient:
             # Bound on the instance: a call costs one C method call, no Python frame.
             self.now_ns = self._native.now_ns
             self.get_time = self._native.get_time
-        self._reader = SegmentReader(shm_path)
+        self._reader: SnapshotReader = reader if reader is not None else SegmentReader(shm_path)
         self._snap: Snapshot | None = None
         self._base_ns = 0
         self._anchor_ns = 0
@@ -345,7 +362,7 @@ class ChronoTickClient:
     def get_daemon_detail(self) -> DaemonDetail | None:
         """The daemon's status sidecar (per-server state, models, publish jitter); None when absent
         or unreadable. Informational: the segment is the source of truth."""
-        return read_detail(self.shm_path)
+        return self._reader.detail()
 
     @property
     def native(self) -> bool:

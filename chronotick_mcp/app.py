@@ -17,16 +17,10 @@ from mcp.types import ToolAnnotations
 from pydantic import Field
 from pydantic import ValidationError as PydanticValidationError
 
-from chronotick_engine import DEFAULT_PATH, ChronoTickClient
+from chronotick_engine import DEFAULT_PATH
+from chronotick_engine.embedded import ClockChoice
 from chronotick_mcp import tools
 from chronotick_mcp.zones import local_zone_name
-
-INSTRUCTIONS = (
-    "ChronoTick gives the current time with an honest 95% error bar from a local daemon that disciplines "
-    "the clock against NTP. Prefer get_time over guessing the date or time; check status and uncertainty_ms "
-    "before relying on sub-second precision. compare_times and time_until decide order and deadlines "
-    "from the error bars, and answer 'uncertain' rather than guess."
-)
 
 
 class OneLineArgumentErrors(Middleware):
@@ -49,9 +43,9 @@ def annotations(spec: tools.ToolSpec) -> ToolAnnotations:
 def _handler(spec: tools.ToolSpec, ctx: tools.ToolContext):
     """A function whose signature is the input model's fields, for FastMCP to read its schema from."""
 
-    def handler(**kwargs: Any) -> Any:
+    async def handler(**kwargs: Any) -> Any:
         try:
-            return spec.call(ctx, kwargs)
+            return await spec.acall(ctx, kwargs)
         except tools.ToolFailure as exc:
             raise ToolError(str(exc)) from None
 
@@ -71,11 +65,18 @@ def _handler(spec: tools.ToolSpec, ctx: tools.ToolContext):
 
 
 def build_server(
-    shm_path: str = DEFAULT_PATH, *, local_timezone: str | None = None, auth: Any = None
+    shm_path: str = DEFAULT_PATH,
+    *,
+    local_timezone: str | None = None,
+    auth: Any = None,
+    clock: ClockChoice | None = None,
 ) -> FastMCP:
-    """Every tool of tools.TOOLS on one FastMCP server; `auth` is a FastMCP auth provider (HTTP)."""
-    mcp = FastMCP("chronotick", instructions=INSTRUCTIONS, middleware=[OneLineArgumentErrors()], auth=auth)
-    ctx = tools.ToolContext(ChronoTickClient(shm_path), local_zone_name(local_timezone))
+    """Every tool of tools.TOOLS on one FastMCP server; `auth` is a FastMCP auth provider (HTTP).
+    `clock` chooses the engine (default: auto, over `shm_path`)."""
+    mcp = FastMCP(
+        "chronotick", instructions=tools.INSTRUCTIONS, middleware=[OneLineArgumentErrors()], auth=auth
+    )
+    ctx = tools.ToolContext(clock or ClockChoice("auto", shm_path), local_zone_name(local_timezone))
     for spec in tools.TOOLS:
         mcp.tool(
             _handler(spec, ctx),

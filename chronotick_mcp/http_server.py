@@ -12,7 +12,7 @@ import os
 import sys
 from pathlib import Path
 
-from chronotick_mcp.cli import checked_zone, common_arguments, load_app, setup_logging
+from chronotick_mcp.cli import checked_zone, clock_choice, common_arguments, load_app, setup_logging
 from chronotick_mcp.cli import parser as make_parser
 
 PROG = "chronotick-http-server"
@@ -64,7 +64,8 @@ def main(argv: list[str] | None = None) -> int:
         )
         return 2
     zone = checked_zone(PROG, args.local_timezone)
-    build_server = load_app(PROG) if zone else None
+    clock = clock_choice(PROG, args) if zone else None
+    build_server = load_app(PROG) if clock else None
     if build_server is None:
         return 2
     auth = None
@@ -73,8 +74,9 @@ def main(argv: list[str] | None = None) -> int:
 
         auth = StaticTokenVerifier(tokens={token: {"client_id": "chronotick-http", "scopes": []}})
     setup_logging(args.log_level)
+    clock.start()  # the engine that will serve starts now, in the background
     try:
-        build_server(args.shm_path, local_timezone=zone, auth=auth).run(
+        build_server(args.shm_path, local_timezone=zone, auth=auth, clock=clock).run(
             transport="http", host=args.host, port=args.port, show_banner=False
         )
     except KeyboardInterrupt:

@@ -30,16 +30,31 @@ class TimeResult(BaseModel):
     day_of_week: str
     is_dst: bool
     utc_offset: str = Field(description="offset of `timezone` at this instant, e.g. '+05:45'")
-    uncertainty_ms: float = Field(description="95% half-width of the interval, milliseconds")
-    earliest: float = Field(description="lower end of the 95% interval, Unix seconds")
-    latest: float = Field(description="upper end of the 95% interval, Unix seconds")
-    status: str = Field(description="SYNCHRONIZED, FREE_RUNNING, WARMING_UP, DISRUPTED or UNKNOWN")
-    source: str = Field(description="what produced the estimate: classical or fused")
+    uncertainty_ms: float | None = Field(
+        description="95% half-width of the interval, milliseconds; null when UNVERIFIED"
+    )
+    earliest: float | None = Field(
+        description="lower end of the 95% interval, Unix seconds; null when UNVERIFIED"
+    )
+    latest: float | None = Field(
+        description="upper end of the 95% interval, Unix seconds; null when UNVERIFIED"
+    )
+    status: str = Field(
+        description="SYNCHRONIZED, FREE_RUNNING, WARMING_UP, DISRUPTED or UNKNOWN; UNVERIFIED: no estimate "
+        "stands behind this reading, which is the plain system clock (see note)"
+    )
+    source: str = Field(
+        description="what produced the estimate: classical or fused; system_clock when UNVERIFIED"
+    )
     confidence: float = Field(description="recently measured share of NTP samples inside the interval")
-    offset_ms: float = Field(description="correction added to the system clock, milliseconds")
-    drift_ppm: float = Field(description="estimated frequency error of the local clock, ppm")
+    offset_ms: float | None = Field(description="correction added to the system clock, milliseconds")
+    drift_ppm: float | None = Field(description="estimated frequency error of the local clock, ppm")
     system_unix: float = Field(description="the uncorrected system clock, Unix seconds")
     seconds_since_ntp: float | None = Field(description="age of the last accepted NTP sample")
+    engine: Literal["daemon", "embedded"] = Field(
+        description="what served it: a ChronoTick daemon's segment, or the engine inside this server"
+    )
+    note: str | None = Field(default=None, description="why the reading is UNVERIFIED, in one line")
     call_latency_ms: float
 
 
@@ -56,6 +71,13 @@ class ModelsInfo(BaseModel):
 
 class DaemonStatusResult(BaseModel):
     status: str
+    engine: Literal["daemon", "embedded"] = Field(
+        description="daemon: a ChronoTick daemon's segment serves; embedded: the engine inside this server"
+    )
+    segment_path: str | None = Field(description="the daemon's segment, when a daemon serves")
+    seconds_to_sync: float | None = Field(
+        description="the embedded engine's time from start to its first SYNCHRONIZED; null until then"
+    )
     running: bool
     daemon_uptime: float
     ntp_ready: bool
@@ -143,14 +165,16 @@ class Interval(BaseModel):
                 raise ValueError("give both earliest and latest")
             if self.latest < self.earliest:
                 raise ValueError("latest is before earliest")
-        elif self.corrected_unix is None or self.uncertainty_ms is None:
+        elif self.corrected_unix is None:
             raise ValueError("give earliest and latest, or corrected_unix and uncertainty_ms")
         return self
 
-    def bounds(self) -> tuple[float, float]:
+    def bounds(self) -> tuple[float, float] | None:
+        """[earliest, latest]; None for a bare corrected_unix (an UNVERIFIED reading: no error bar)."""
         if self.earliest is not None and self.latest is not None:
             return self.earliest, self.latest
-        assert self.corrected_unix is not None and self.uncertainty_ms is not None
+        if self.corrected_unix is None or self.uncertainty_ms is None:
+            return None
         half = self.uncertainty_ms / 1e3
         return self.corrected_unix - half, self.corrected_unix + half
 
@@ -161,12 +185,17 @@ class CompareInput(_Input):
 
 
 class CompareResult(BaseModel):
-    order: Literal["before", "after", "overlapping"] = Field(
-        description="a before b, a after b, or overlapping: cannot be ordered at 95%"
+    order: Literal["before", "after", "overlapping", "uncertain"] = Field(
+        description="a before b, a after b, overlapping (cannot be ordered at 95%), or uncertain (one has "
+        "no error bar: an UNVERIFIED reading)"
     )
-    gap_ms: float = Field(description="space between the intervals; negative: how much they overlap")
-    a: list[float] = Field(description="[earliest, latest] of a, Unix seconds")
-    b: list[float] = Field(description="[earliest, latest] of b, Unix seconds")
+    gap_ms: float | None = Field(description="space between the intervals; negative: how much they overlap")
+    a: list[float] | None = Field(
+        description="[earliest, latest] of a, Unix seconds; null without an error bar"
+    )
+    b: list[float] | None = Field(
+        description="[earliest, latest] of b, Unix seconds; null without an error bar"
+    )
     explanation: str
     call_latency_ms: float
 
@@ -181,11 +210,14 @@ class TimeUntilInput(_Input):
 class TimeUntilResult(BaseModel):
     target_unix: float
     seconds: float = Field(description="target - corrected now")
-    min_seconds: float = Field(description="target - latest: the least it can be at 95%")
-    max_seconds: float = Field(description="target - earliest: the most it can be at 95%")
+    min_seconds: float | None = Field(description="target - latest: the least it can be at 95%")
+    max_seconds: float | None = Field(description="target - earliest: the most it can be at 95%")
     passed: Literal["yes", "no", "uncertain"] = Field(
         description="yes only when earliest > target, no only when latest < target (TrueTime's after/before)"
     )
     status: str
-    uncertainty_ms: float
+    uncertainty_ms: float | None
+    note: str | None = Field(
+        default=None, description="why the answer is uncertain (UNVERIFIED), in one line"
+    )
     call_latency_ms: float

@@ -6,7 +6,8 @@
 or simply `create_chronotick_server()`, which serves every tool (`ALL_TOOLS`). Each tool's input
 schema is its input model's (tools.py); replies carry the same JSON as the stdio tools' structured
 content. The segment path comes from $CHRONOTICK_SHM_PATH (default /dev/shm/chronotick_shm), the
-local zone from $TZ or the system.
+local zone from $TZ or the system. With no daemon, the tools are served by the engine in this
+process (`engine="auto"`, the default), exactly as `chronotick-stdio-server --engine auto` does.
 """
 
 from __future__ import annotations
@@ -16,7 +17,9 @@ from typing import Any
 from claude_agent_sdk import SdkMcpTool, create_sdk_mcp_server, tool
 from mcp.types import ToolAnnotations
 
-from chronotick_engine import ChronoTickClient, default_path
+from chronotick_engine import default_path
+from chronotick_engine.embedded import ClockChoice
+from chronotick_engine.embedded.choice import DEFAULT_SYNC_WAIT_S
 from chronotick_mcp import tools
 from chronotick_mcp.zones import local_zone_name
 
@@ -28,11 +31,15 @@ _ctx: tools.ToolContext | None = None
 
 
 def _context() -> tools.ToolContext:
+    """The tools' context: the one create_chronotick_server() made, else auto over the default path."""
     global _ctx
     path = default_path()
-    if _ctx is None or _ctx.client.shm_path != path:
-        _ctx = tools.ToolContext(ChronoTickClient(path), local_zone_name())
+    if _ctx is None or (_ctx.clock.segment.shm_path != path and not _configured):
+        _ctx = tools.ToolContext(ClockChoice("auto", path), local_zone_name())
     return _ctx
+
+
+_configured = False
 
 
 def _sdk_tool(spec: tools.ToolSpec) -> SdkMcpTool[Any]:
@@ -44,7 +51,7 @@ def _sdk_tool(spec: tools.ToolSpec) -> SdkMcpTool[Any]:
 
     async def handler(args: dict[str, Any]) -> dict[str, Any]:
         try:
-            result = spec.call(_context(), args)
+            result = await spec.acall(_context(), args)
         except tools.ToolFailure as exc:
             return {"content": [{"type": "text", "text": str(exc)}], "is_error": True}
         return {"content": [{"type": "text", "text": result.model_dump_json()}]}
@@ -63,6 +70,23 @@ get_time_with_future_uncertainty = _BY_NAME["get_time_with_future_uncertainty"]
 __all__ = [t.name for t in ALL_TOOLS] + ["ALL_TOOLS", "create_chronotick_server"]
 
 
-def create_chronotick_server(name: str = "chronotick", version: str = "1.0.0"):
-    """The ready McpSdkServerConfig for ClaudeAgentOptions(mcp_servers={"chronotick": ...})."""
+def create_chronotick_server(
+    name: str = "chronotick",
+    version: str = "1.0.0",
+    *,
+    engine: str = "auto",
+    config: str | None = None,
+    sync_wait: float = DEFAULT_SYNC_WAIT_S,
+    shm_path: str | None = None,
+    local_timezone: str | None = None,
+):
+    """The ready McpSdkServerConfig for ClaudeAgentOptions(mcp_servers={"chronotick": ...}).
+
+    `engine`, `config` and `sync_wait` are chronotick-stdio-server's --engine, --config and
+    --sync-wait (a bad one raises ChronoTickError with a one-line message). An engine that will
+    serve starts now, in the background."""
+    global _ctx, _configured
+    clock = ClockChoice(engine, shm_path or default_path(), config, sync_wait)
+    _ctx, _configured = tools.ToolContext(clock, local_zone_name(local_timezone)), True
+    clock.start()
     return create_sdk_mcp_server(name=name, version=version, tools=ALL_TOOLS)

@@ -7,7 +7,7 @@ extra is one line.
 
 from __future__ import annotations
 
-from chronotick_mcp.cli import checked_zone, common_arguments, load_app, setup_logging
+from chronotick_mcp.cli import checked_zone, clock_choice, common_arguments, load_app, setup_logging
 from chronotick_mcp.cli import parser as make_parser
 
 PROG = "chronotick-stdio-server"
@@ -18,12 +18,13 @@ def main(argv: list[str] | None = None) -> int:
     common_arguments(parser)
     args = parser.parse_args(argv)
     zone = checked_zone(PROG, args.local_timezone)
-    build_server = load_app(PROG, "chronotick_mcp.stdio_app", "build_stdio_server") if zone else None
+    clock = clock_choice(PROG, args) if zone else None
+    build_server = load_app(PROG, "chronotick_mcp.stdio_app", "build_stdio_server") if clock else None
     if build_server is None:
         return 2
     setup_logging(args.log_level)
     try:
-        build_server(args.shm_path, local_timezone=zone).run(transport="stdio")
+        build_server(args.shm_path, local_timezone=zone, clock=clock).run(transport="stdio")
     except KeyboardInterrupt:
         pass
     return 0

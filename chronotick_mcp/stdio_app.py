@@ -10,22 +10,19 @@ over HTTP (app.py, FastMCP, for its bearer-token auth).
 from __future__ import annotations
 
 import inspect
+import threading
+import warnings
 from typing import Any
 
 from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.tools import Tool
 from mcp.types import CallToolResult, TextContent, ToolAnnotations
+from pydantic.json_schema import PydanticJsonSchemaWarning
 
-from chronotick_engine import DEFAULT_PATH, ChronoTickClient
+from chronotick_engine import DEFAULT_PATH
+from chronotick_engine.embedded import ClockChoice
 from chronotick_mcp import tools
 from chronotick_mcp.zones import local_zone_name
-
-INSTRUCTIONS = (
-    "ChronoTick gives the current time with an honest 95% error bar from a local daemon that disciplines "
-    "the clock against NTP. Prefer get_time over guessing the date or time; check status and uncertainty_ms "
-    "before relying on sub-second precision. compare_times and time_until decide order and deadlines "
-    "from the error bars, and answer 'uncertain' rather than guess."
-)
 
 
 class _Absent:
@@ -43,10 +40,10 @@ def _tool(spec: tools.ToolSpec, ctx: tools.ToolContext) -> Tool:
     any argument, so that the input model alone validates them and a bad one is tools.py's
     one-line error, not the SDK's multi-line report."""
 
-    def handler(**kwargs: Any) -> Any:
+    async def handler(**kwargs: Any) -> Any:
         given = {k: v for k, v in kwargs.items() if v is not _ABSENT}
         try:
-            return spec.call(ctx, given)
+            return await spec.acall(ctx, given)
         except tools.ToolFailure as exc:
             return CallToolResult(content=[TextContent(type="text", text=str(exc))], is_error=True)
 
@@ -57,26 +54,46 @@ def _tool(spec: tools.ToolSpec, ctx: tools.ToolContext) -> Tool:
     handler.__signature__ = inspect.Signature(lax, return_annotation=spec.result)  # type: ignore[attr-defined]
     handler.__annotations__ = {**dict.fromkeys(spec.input.model_fields, Any), "return": spec.result}
     handler.__name__ = handler.__qualname__ = spec.name
-    tool = Tool.from_function(
-        handler,
-        name=spec.name,
-        title=spec.title,
-        description=spec.description,
-        annotations=ToolAnnotations(
-            title=spec.title, read_only_hint=True, idempotent_hint=True, open_world_hint=False
-        ),
-        structured_output=True,
-    )
+    with warnings.catch_warnings():
+        # The SDK derives a schema from this lax signature, whose <absent> defaults have no JSON
+        # form; that schema is replaced below by the input model's, so its warning (which Claude
+        # Code would show in its MCP log) says nothing true.
+        warnings.simplefilter("ignore", PydanticJsonSchemaWarning)
+        tool = Tool.from_function(
+            handler,
+            name=spec.name,
+            title=spec.title,
+            description=spec.description,
+            annotations=ToolAnnotations(
+                title=spec.title, read_only_hint=True, idempotent_hint=True, open_world_hint=False
+            ),
+            structured_output=True,
+        )
     schema = spec.input.model_json_schema()
     schema.pop("title", None)
     return tool.model_copy(update={"parameters": schema})
 
 
-def build_stdio_server(shm_path: str = DEFAULT_PATH, *, local_timezone: str | None = None) -> MCPServer:
-    ctx = tools.ToolContext(ChronoTickClient(shm_path), local_zone_name(local_timezone))
-    return MCPServer(
+def build_stdio_server(
+    shm_path: str = DEFAULT_PATH, *, local_timezone: str | None = None, clock: ClockChoice | None = None
+) -> MCPServer:
+    """The stdio server. `clock` chooses the engine (default: auto, over `shm_path`); an engine that
+    will serve starts once the client has finished initialising, so it never delays `initialize`
+    (its imports would compete for the interpreter with the handshake's)."""
+    clock = clock or ClockChoice("auto", shm_path)
+    ctx = tools.ToolContext(clock, local_zone_name(local_timezone))
+    server = MCPServer(
         "chronotick",
-        instructions=INSTRUCTIONS,
+        instructions=tools.INSTRUCTIONS,
         tools=[_tool(spec, ctx) for spec in tools.TOOLS],
         subscriptions=False,
     )
+
+    async def start_engine_after_handshake(mctx: Any, call_next: Any) -> Any:
+        result = await call_next(mctx)
+        if mctx.method == "notifications/initialized":
+            threading.Thread(target=clock.start, name="chronotick-engine-start", daemon=True).start()
+        return result
+
+    server.middleware.append(start_engine_after_handshake)
+    return server

@@ -19,9 +19,8 @@ from pydantic import (
     ValidationError,
 )
 
-from chronotick_engine import ChronoTickClient, ChronoTickError, TimeReading
 from chronotick_engine.client import MAX_FUTURE_SECONDS
-from chronotick_engine.protocol.detail import DaemonDetail
+from chronotick_mcp.clock import UNVERIFIED, Now, ToolContext, ToolFailure, elapsed_ms
 from chronotick_mcp.models import (
     CompareInput,
     CompareResult,
@@ -32,7 +31,6 @@ from chronotick_mcp.models import (
     FutureInput,
     FutureTimeResult,
     GetTimeInput,
-    ModelsInfo,
     StatusInput,
     TimeResult,
     TimeUntilInput,
@@ -40,16 +38,20 @@ from chronotick_mcp.models import (
     ZonedTime,
     _Input,
 )
+from chronotick_mcp.status import get_daemon_status
 from chronotick_mcp.zones import ZoneError, hours_difference, is_dst, local_instants, utc_offset, zone
 
+INSTRUCTIONS = (
+    "ChronoTick gives the current time with an honest 95% error bar, from the node's ChronoTick daemon or, "
+    "when none runs, from the same engine inside this server. Prefer get_time over guessing the date or "
+    "time; check status and uncertainty_ms before relying on sub-second precision (UNVERIFIED means the "
+    "plain system clock, and note says why). compare_times and time_until decide order and deadlines "
+    "from the error bars, and answer 'uncertain' rather than guess."
+)
 REMOTE_NOTE = (
     " Over HTTP from another host, your own 'now' is later than this reading by the network delay: "
     "call_latency_ms is the server's own share."
 )
-
-
-class ToolFailure(Exception):
-    """An error to return to the agent as an MCP error result (one line, no traceback)."""
 
 
 def one_line(exc: ValidationError) -> str:
@@ -57,12 +59,6 @@ def one_line(exc: ValidationError) -> str:
     err = exc.errors()[0]
     where = ".".join(str(p) for p in err["loc"]) or "arguments"
     return f"invalid argument {where}: {err['msg']}"
-
-
-@dataclass
-class ToolContext:
-    client: ChronoTickClient
-    local_zone: str  # the server's local zone (--local-timezone, $TZ, the system, UTC)
 
 
 # ---------------------------------------------------------------------------------------- helpers
@@ -79,115 +75,53 @@ def _iso(ts: float, tz) -> str:
     return datetime.fromtimestamp(ts, tz or UTC).isoformat(timespec="microseconds")
 
 
-def _live_reading(client: ChronoTickClient, horizon: float = 0.0) -> TimeReading:
-    """A reading only from a live daemon: a stale segment is an error, never a quiet old answer."""
-    try:
-        if not client.daemon_running():
-            info = client.get_daemon_info()
-            why = "stopped" if info.stopped else f"silent for {info.seconds_since_update:.1f} s"
-            raise ToolFailure(f"ChronoTick daemon is not running ({why}); start chronotick-daemon")
-        return client.get_future_time(horizon) if horizon else client.get_time()
-    except ChronoTickError as exc:
-        raise ToolFailure(str(exc)) from None
-
-
-def _ms(start: float) -> float:
-    return (time.perf_counter() - start) * 1e3
-
-
 # ------------------------------------------------------------------------------------------ tools
 
 
 def get_time(ctx: ToolContext, args: GetTimeInput) -> TimeResult:
     start = time.perf_counter()
-    name = args.timezone or ctx.local_zone
+    name = ctx.local_zone if args.timezone is None else args.timezone
     tz = _zone(name)
-    r = _live_reading(ctx.client)
-    local = datetime.fromtimestamp(r.corrected_timestamp, tz)
+    now = ctx.now()
+    r = now.reading
+    shown = now.system_unix if r is None else r.corrected_timestamp
+    local = datetime.fromtimestamp(shown, tz)
     return TimeResult(
-        corrected_unix=r.corrected_timestamp,
-        corrected_unix_ns=r.corrected_ns,
-        unix_ms=r.corrected_ns // 1_000_000,
+        corrected_unix=shown,
+        corrected_unix_ns=round(shown * 1e9) if r is None else r.corrected_ns,
+        unix_ms=int(shown * 1e3) if r is None else r.corrected_ns // 1_000_000,
         iso=local.isoformat(timespec="microseconds"),
         timezone=name,
         day_of_week=local.strftime("%A"),
         is_dst=is_dst(local),
         utc_offset=utc_offset(local),
-        uncertainty_ms=r.uncertainty_seconds * 1e3,
-        earliest=r.earliest,
-        latest=r.latest,
-        status=r.status,
-        source=r.source,
-        confidence=r.confidence,
-        offset_ms=r.offset_correction * 1e3,
-        drift_ppm=r.drift_rate * 1e6,
-        system_unix=r.system_timestamp,
-        seconds_since_ntp=r.seconds_since_ntp,
-        call_latency_ms=_ms(start),
+        uncertainty_ms=None if r is None else r.uncertainty_seconds * 1e3,
+        earliest=None if r is None else r.earliest,
+        latest=None if r is None else r.latest,
+        status=UNVERIFIED if r is None else r.status,
+        source="system_clock" if r is None else r.source,
+        confidence=0.0 if r is None else r.confidence,
+        offset_ms=None if r is None else r.offset_correction * 1e3,
+        drift_ppm=None if r is None else r.drift_rate * 1e6,
+        system_unix=now.system_unix,
+        seconds_since_ntp=None if r is None else r.seconds_since_ntp,
+        engine=now.served.engine,
+        note=now.note,
+        call_latency_ms=elapsed_ms(start),
     )
 
 
-def _models(detail: DaemonDetail | None) -> ModelsInfo | None:
-    if detail is None:
-        return None
-    m = detail.models
-    return ModelsInfo(requested=m.requested, ready=m.ready, error=m.error, weights=detail.predictor_weights)
-
-
-def _nts_text(detail: DaemonDetail | None) -> str:
-    """', NTS: 2 of 3 servers authenticated' (with the first failing server's reason), or ''."""
-    nts = [s for s in detail.servers if s.nts] if detail is not None else []
-    if not nts:
-        return ""
-    good = [s for s in nts if s.authenticated and s.reach != "000"]
-    text = f", NTS: {len(good)} of {len(nts)} servers authenticated"
-    bad = next((s for s in nts if s not in good and s.last_error), None)
-    return text + (f" ({bad.server}: {bad.last_error})" if bad is not None else "")
-
-
-def get_daemon_status(ctx: ToolContext, args: StatusInput) -> DaemonStatusResult:
-    start = time.perf_counter()
-    try:
-        info = ctx.client.get_daemon_info()
-    except ChronoTickError as exc:
-        raise ToolFailure(str(exc)) from None
-    since = info.seconds_since_ntp
-    detail = ctx.client.get_daemon_detail()
-    models = _models(detail)
-    if models is None or not models.requested:
-        model_text = "classical model"
-    elif models.ready:
-        model_text = "classical + TimesFM fused"
-    else:
-        model_text = f"classical model only (TimesFM unavailable: {models.error})"
-    summary = (
-        f"{info.status}: daemon {'running' if info.running else 'NOT running'}, "
-        f"{info.measurement_count} NTP samples, last "
-        f"{'never' if since is None else f'{since:.0f} s ago'}, publishing at {info.publish_rate_hz:.0f} Hz, "
-        f"{model_text}{_nts_text(detail)}"
-    )
-    return DaemonStatusResult(
-        status=info.status,
-        running=info.running,
-        daemon_uptime=info.daemon_uptime,
-        ntp_ready=info.ntp_ready,
-        models_ready=info.models_ready,
-        measurement_count=info.measurement_count,
-        seconds_since_ntp=since,
-        seconds_since_update=info.seconds_since_update,
-        publish_rate_hz=info.publish_rate_hz,
-        average_latency_ms=info.average_latency_ms,
-        servers=None if detail is None else detail.servers,
-        models=models,
-        summary=summary,
-        call_latency_ms=_ms(start),
-    )
+def _required(now: Now) -> Now:
+    if now.reading is None:
+        raise ToolFailure(f"no error bar to project: {now.note}; get_time still gives the time")
+    return now
 
 
 def get_time_with_future_uncertainty(ctx: ToolContext, args: FutureInput) -> FutureTimeResult:
     start = time.perf_counter()
-    now = _live_reading(ctx.client)
-    fut = _live_reading(ctx.client, args.future_seconds) if args.future_seconds else now
+    now = _required(ctx.now()).reading
+    fut = _required(ctx.now(args.future_seconds)).reading if args.future_seconds else now
+    assert now is not None and fut is not None
     return FutureTimeResult(
         current_unix=now.corrected_timestamp,
         current_iso=_iso(now.corrected_timestamp, None),
@@ -198,7 +132,7 @@ def get_time_with_future_uncertainty(ctx: ToolContext, args: FutureInput) -> Fut
         future_uncertainty_ms=fut.uncertainty_seconds * 1e3,
         uncertainty_increase_ms=(fut.uncertainty_seconds - now.uncertainty_seconds) * 1e3,
         status=now.status,
-        call_latency_ms=_ms(start),
+        call_latency_ms=elapsed_ms(start),
     )
 
 
@@ -215,9 +149,14 @@ def _zoned(dt: datetime, name: str) -> ZonedTime:
 
 def _today(ctx: ToolContext, tz) -> tuple[datetime, str]:
     try:
-        return datetime.fromtimestamp(_live_reading(ctx.client).corrected_timestamp, tz), "corrected clock"
+        now = ctx.now()
     except ToolFailure:
         return datetime.now(tz), "system clock (the ChronoTick daemon is not available)"
+    if now.reading is None:
+        return datetime.fromtimestamp(
+            now.system_unix, tz
+        ), "system clock (unverified: no synchronised estimate)"
+    return datetime.fromtimestamp(now.reading.corrected_timestamp, tz), "corrected clock"
 
 
 def convert_time(ctx: ToolContext, args: ConvertInput) -> ConvertResult:
@@ -270,13 +209,28 @@ def convert_time(ctx: ToolContext, args: ConvertInput) -> ConvertResult:
         ambiguous=len(conversions) > 1,
         alternatives=conversions[1:],
         today_from=today_from,
-        call_latency_ms=_ms(start),
+        call_latency_ms=elapsed_ms(start),
     )
 
 
 def compare_times(ctx: ToolContext, args: CompareInput) -> CompareResult:
     start = time.perf_counter()
-    (a0, a1), (b0, b1) = args.a.bounds(), args.b.bounds()
+    a, b = args.a.bounds(), args.b.bounds()
+    if a is None or b is None:
+        which = " and ".join(n for n, x in (("a", a), ("b", b)) if x is None)
+        why = (
+            f"{which} carries no error bar (an {UNVERIFIED} reading of a system clock): its order cannot be "
+            "claimed; take both from get_time once its status is SYNCHRONIZED"
+        )
+        return CompareResult(
+            order="uncertain",
+            gap_ms=None,
+            a=a and list(a),
+            b=b and list(b),
+            explanation=why,
+            call_latency_ms=elapsed_ms(start),
+        )
+    (a0, a1), (b0, b1) = a, b
     if a1 < b0:
         order, gap = "before", b0 - a1
         why = f"a ended at most {a1:.6f} and b began at least {b0:.6f}: a happened before b at 95% confidence"
@@ -287,7 +241,12 @@ def compare_times(ctx: ToolContext, args: CompareInput) -> CompareResult:
         order, gap = "overlapping", -(min(a1, b1) - max(a0, b0))
         why = f"the intervals overlap by {-gap * 1e3:.3f} ms: neither order can be claimed at 95%; wait out the overlap or narrow the bounds"
     return CompareResult(
-        order=order, gap_ms=gap * 1e3, a=[a0, a1], b=[b0, b1], explanation=why, call_latency_ms=_ms(start)
+        order=order,
+        gap_ms=gap * 1e3,
+        a=[a0, a1],
+        b=[b0, b1],
+        explanation=why,
+        call_latency_ms=elapsed_ms(start),
     )
 
 
@@ -306,7 +265,20 @@ def _target_unix(target: str | int | float) -> float:
 def time_until(ctx: ToolContext, args: TimeUntilInput) -> TimeUntilResult:
     start = time.perf_counter()
     target = _target_unix(args.target)
-    r = _live_reading(ctx.client)
+    now = ctx.now()
+    r = now.reading
+    if r is None:
+        return TimeUntilResult(
+            target_unix=target,
+            seconds=target - now.system_unix,
+            min_seconds=None,
+            max_seconds=None,
+            passed="uncertain",
+            status=UNVERIFIED,
+            uncertainty_ms=None,
+            note=now.note,
+            call_latency_ms=elapsed_ms(start),
+        )
     passed = "yes" if r.earliest > target else "no" if r.latest < target else "uncertain"
     return TimeUntilResult(
         target_unix=target,
@@ -316,7 +288,7 @@ def time_until(ctx: ToolContext, args: TimeUntilInput) -> TimeUntilResult:
         passed=passed,
         status=r.status,
         uncertainty_ms=r.uncertainty_seconds * 1e3,
-        call_latency_ms=_ms(start),
+        call_latency_ms=elapsed_ms(start),
     )
 
 
@@ -331,13 +303,24 @@ class ToolSpec:
     input: type[_Input]
     result: type[BaseModel]
     run: Callable[[ToolContext, Any], BaseModel]
+    waits: bool = False  # reads the clock: waits (up to --sync-wait) for a starting embedded engine
 
-    def call(self, ctx: ToolContext, arguments: dict[str, Any] | None) -> BaseModel:
-        """Validate `arguments` against the input model and run; ToolFailure on any bad input."""
+    def validate(self, arguments: dict[str, Any] | None) -> _Input:
+        """The input model of `arguments`; ToolFailure (one line) on any bad input."""
         try:
-            args = self.input.model_validate(arguments or {})
+            return self.input.model_validate(arguments or {})
         except ValidationError as exc:
             raise ToolFailure(one_line(exc)) from None
+
+    def call(self, ctx: ToolContext, arguments: dict[str, Any] | None) -> BaseModel:
+        """Validate `arguments` and run at once (no wait for a starting engine)."""
+        return self.run(ctx, self.validate(arguments))
+
+    async def acall(self, ctx: ToolContext, arguments: dict[str, Any] | None) -> BaseModel:
+        """What every transport runs: validate, let a starting engine settle, run."""
+        args = self.validate(arguments)
+        if self.waits:
+            await ctx.clock.settle()
         return self.run(ctx, args)
 
 
@@ -345,15 +328,18 @@ TOOLS: tuple[ToolSpec, ...] = (
     ToolSpec(
         "get_time",
         "Get corrected time",
-        "Current time from the node's ChronoTick daemon, corrected against NTP, with an honest 95% error bar. "
+        "Current time, corrected against NTP (NTS-authenticated by default), with an honest 95% error bar, "
+        "from the node's ChronoTick daemon or the engine inside this server. "
         "Use it whenever you need the time or date, to timestamp an action, or to know how far the clock "
         "can be trusted. The truth lies in [earliest, latest] with 95% confidence; uncertainty_ms is the "
         "half-width. status SYNCHRONIZED means fresh NTP data; FREE_RUNNING means the bound is growing "
-        "since NTP was last heard. Optional timezone (IANA, e.g. 'Europe/Paris'); default: the server's "
+        "since NTP was last heard; UNVERIFIED means no time server has answered yet: the reading is the "
+        "plain system clock, earliest/latest are null and note says why. Optional timezone (IANA, e.g. 'Europe/Paris'); default: the server's "
         "local zone, reported in timezone." + REMOTE_NOTE,
         GetTimeInput,
         TimeResult,
         get_time,
+        waits=True,
     ),
     ToolSpec(
         "convert_time",
@@ -388,6 +374,7 @@ TOOLS: tuple[ToolSpec, ...] = (
         TimeUntilInput,
         TimeUntilResult,
         time_until,
+        waits=True,
     ),
     ToolSpec(
         "get_daemon_status",
@@ -409,6 +396,7 @@ TOOLS: tuple[ToolSpec, ...] = (
         FutureInput,
         FutureTimeResult,
         get_time_with_future_uncertainty,
+        waits=True,
     ),
 )
 BY_NAME = {t.name: t for t in TOOLS}

@@ -24,6 +24,7 @@ from chronotick_engine.protocol import (  # noqa: E402
     empty_snapshot,
     lock_path,
 )  # noqa: E402
+from chronotick_engine.testing.certs import TestCA  # noqa: E402
 from chronotick_engine.testing.localntp import LocalChrony  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
@@ -56,6 +57,20 @@ def require_native() -> None:
 @pytest.fixture(scope="session")
 def chrony():
     with LocalChrony() as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def pki(tmp_path_factory) -> tuple[TestCA, object]:
+    """A test CA and a server certificate it signed for localhost, 127.0.0.1 and 127.0.0.2."""
+    ca = TestCA(tmp_path_factory.mktemp("pki"))
+    return ca, ca.issue("server", ["localhost"], ["127.0.0.1", "127.0.0.2"])
+
+
+@pytest.fixture(scope="session")
+def nts_chrony(pki):
+    """chronyd serving NTS on loopback under the test CA."""
+    with LocalChrony(nts=pki[1]) as server:
         yield server
 
 

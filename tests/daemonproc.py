@@ -18,6 +18,11 @@ BIN = Path(sys.executable).parent
 ROOT_ARGS = ["--allow-root"] if os.geteuid() == 0 else []
 
 
+def nts_entry(ke_port: int, ca, host: str = "127.0.0.1", **more) -> dict:
+    """A config server entry for an NTS server on loopback whose certificate `ca` (a TestCA) signed."""
+    return {"host": host, "nts": True, "nts_ke_port": ke_port, "ca_file": str(ca.ca_file), **more}
+
+
 def write_config(
     tmp_path: Path, servers: list[str | dict], extra: str = "", timeout_s: float = 0.5, **daemon
 ) -> Path:

@@ -11,6 +11,7 @@ import pytest
 from conftest import BIN, REPO, fresh, synced_snapshot
 from fastmcp import Client
 
+from chronotick_engine.embedded import ClockChoice
 from chronotick_engine.protocol import Publisher
 from chronotick_mcp.app import build_server
 
@@ -83,13 +84,13 @@ async def test_bad_arguments_are_one_line_errors(live_publisher, shm_path, tool,
         assert not (await c.call_tool("get_time", {}, raise_on_error=False)).is_error  # still serving
 
 
-async def test_missing_and_stale_daemon_are_errors(shm_path):
-    async with Client(build_server(shm_path)) as c:
+async def test_missing_and_stale_daemon_are_errors_with_engine_daemon(shm_path):
+    async with Client(build_server(shm_path, clock=ClockChoice("daemon", shm_path))) as c:
         r = await c.call_tool("get_time", {}, raise_on_error=False)
         assert r.is_error and "chronotick-daemon" in r.content[0].text
     with Publisher(shm_path) as pub:
         pub.publish(synced_snapshot(last_publish_mono_ns=time.monotonic_ns() - 20 * 10**9))
-        async with Client(build_server(shm_path)) as c:
+        async with Client(build_server(shm_path, clock=ClockChoice("daemon", shm_path))) as c:
             r = await c.call_tool("get_time", {}, raise_on_error=False)
             assert r.is_error and "not running" in r.content[0].text
 

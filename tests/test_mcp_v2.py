@@ -218,7 +218,7 @@ local_times = st.datetimes(min_value=datetime(1990, 1, 1), max_value=datetime(20
 @given(st.sampled_from(ZONES), st.sampled_from(ZONES), local_times)
 def test_convert_time_matches_zoneinfo(src, dst, local):
     local = local.replace(second=0, microsecond=0)
-    ctx = tools.ToolContext(client=None, local_zone="UTC")  # type: ignore[arg-type]  (an ISO time needs no clock)
+    ctx = tools.ToolContext(clock=None, local_zone="UTC")  # type: ignore[arg-type]  (an ISO time needs no clock)
     args = tools.ConvertInput(source_timezone=src, time=local.isoformat(), target_timezone=dst)
     instants = local_instants(local, ZoneInfo(src))
     if not instants:

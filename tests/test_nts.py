@@ -19,6 +19,7 @@ import urllib.request
 
 import pytest
 from conftest import BIN
+from daemonproc import nts_entry
 from fastmcp import Client
 from faultproxy import FaultProxy, TcpRelay
 
@@ -28,22 +29,6 @@ from chronotick_engine.testing.localntp import LocalChrony, free_tcp_port
 from chronotick_mcp.app import build_server
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture(scope="module")
-def pki(tmp_path_factory) -> tuple[TestCA, object]:
-    ca = TestCA(tmp_path_factory.mktemp("pki"))
-    return ca, ca.issue("server", ["localhost"], ["127.0.0.1", "127.0.0.2"])
-
-
-@pytest.fixture(scope="module")
-def nts_chrony(pki):
-    with LocalChrony(nts=pki[1]) as server:
-        yield server
-
-
-def nts_entry(ke_port: int, ca: TestCA, host: str = "127.0.0.1", **more) -> dict:
-    return {"host": host, "nts": True, "nts_ke_port": ke_port, "ca_file": str(ca.ca_file), **more}
 
 
 def detail(shm_path: str) -> dict:

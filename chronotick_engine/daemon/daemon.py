@@ -34,7 +34,7 @@ from chronotick_engine.model.setup import (
 from chronotick_engine.protocol.codec import Flag, Snapshot, Status
 from chronotick_engine.protocol.detail import DaemonDetail, ModelsDetail
 from chronotick_engine.protocol.paths import detail_path
-from chronotick_engine.protocol.writer import Publisher
+from chronotick_engine.protocol.writer import SnapshotWriter
 
 log = logging.getLogger("chronotick.daemon")
 
@@ -47,7 +47,9 @@ class Daemon:
         clock: ClockSource = SYSTEM_CLOCK,
         query_fn: QueryFn = query,
         model: ClockModel | None = None,
+        sidecar: bool = True,
     ):
+        """`sidecar=False`: no status file (an in-process engine hands detail() to its readers)."""
         self.cfg = cfg
         self.clock = clock
         self.model = model or ClockModel(settings_from_config(cfg))
@@ -62,7 +64,7 @@ class Daemon:
         self._void_after_ns = int(cfg.daemon.void_after_seconds * 1e9)
         self._heartbeat = HeartbeatBase(self._void_after_ns)
         self.forecast: ForecastStatus = ForecastStatus()
-        self.status_path = detail_path(cfg.daemon.shm_path)
+        self.status_path = detail_path(cfg.daemon.shm_path) if sidecar else None
 
     # forecasting -----------------------------------------------------------------------------------
 
@@ -221,6 +223,8 @@ class Daemon:
 
     def write_status_file(self) -> None:
         """The sidecar beside the segment, replaced whole (the 128-byte segment has no room for it)."""
+        if self.status_path is None:
+            return
         tmp = f"{self.status_path}.tmp.{os.getpid()}"
         try:
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, self.cfg.daemon.mode)
@@ -257,7 +261,7 @@ class Daemon:
             st.last_sample_ns + int(self.silence_limit_s() * 1e9) + 1,
         )
 
-    def run(self, publisher: Publisher) -> None:
+    def run(self, publisher: SnapshotWriter) -> None:
         """Publish at cfg.daemon.freq_hz until stop(); measurement runs on its own thread."""
         period_ns = int(1e9 / self.cfg.daemon.freq_hz)
         self.inherit(publisher.previous)

@@ -17,6 +17,7 @@ from chronotick_engine.protocol.codec import (
     Snapshot,
     decode,
 )
+from chronotick_engine.protocol.detail import DaemonDetail, read_detail
 from chronotick_engine.protocol.paths import DEFAULT_PATH
 
 
@@ -118,6 +119,10 @@ class SegmentReader:
         raise error or SegmentError(
             f"{self.path} never held a consistent snapshot; is a writer stuck mid-update?"
         )
+
+    def detail(self) -> DaemonDetail | None:
+        """The writer's status sidecar beside the segment; None when absent or unreadable."""
+        return read_detail(self.path)
 
     def close(self) -> None:
         if self._mm is not None:

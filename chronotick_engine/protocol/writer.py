@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import fcntl
-import grp
 import mmap
 import os
 import stat
@@ -44,13 +42,71 @@ def _resolve_gid(group: str | int | None) -> int | None:
         return None
     if isinstance(group, int):
         return group
+    import grp  # POSIX only: the in-process engine's MemorySegment shares this module on any OS
+
     try:
         return grp.getgrnam(group).gr_gid
     except KeyError:
         raise PublisherError(f"group {group!r} does not exist") from None
 
 
-class Publisher:
+class SnapshotWriter:
+    """What every writer of a v1 image does, wherever the bytes live: stamps its generation, counts
+    the sequence, and packs heartbeat ticks cheaply. Subclasses store the bytes (_write)."""
+
+    def __init__(self) -> None:
+        self.generation = _new_generation()
+        self._seq = 0
+        # What the previous writer left (None for a new or unreadable segment): a restarted
+        # daemon may serve it until it has an estimate of its own.
+        self.previous: Snapshot | None = None
+        self._heartbeat_base: Snapshot | None = None
+        self._heartbeat_model: tuple = ()
+        self._heartbeat_mid: tuple = ()
+        self._heartbeat_samples = 0
+
+    def publish(self, snapshot: Snapshot) -> None:
+        """Seqlock write: odd sequence, body and checksum, then the next even sequence."""
+        self._write(encode_body(snapshot, self.generation))
+
+    def publish_heartbeat(
+        self,
+        base: Snapshot,
+        now_mono_ns: int,
+        void_after_mono_ns: int,
+        publish_count: int,
+        publish_rate_hz: float,
+        avg_latency_ms: float,
+    ) -> None:
+        """Publish `base` with this tick's heartbeat fields, as publish() would a copy of it.
+
+        The daemon's publish loop runs this 100-1000 times a second while the model changes every
+        few seconds: it re-packs the model fields only when handed a different `base`. On a cold
+        cache a wake-up's work is what costs the daemon its CPU share.
+        """
+        if base is not self._heartbeat_base:
+            self._heartbeat_base = base
+            # encode_body's order, split around the heartbeat fields (a test holds them equal)
+            self._heartbeat_model = model_fields(base, self.generation)
+            self._heartbeat_mid = (base.last_ntp_mono_ns, base.daemon_start_mono_ns)
+            self._heartbeat_samples = clamp(base.sample_count, U32_MAX)
+        self._write(
+            BODY.pack(
+                *self._heartbeat_model,
+                void_after_mono_ns,
+                now_mono_ns,
+                *self._heartbeat_mid,
+                publish_count,
+                self._heartbeat_samples,
+                *rate_latency_fields(publish_rate_hz, avg_latency_ms),
+            )
+        )
+
+    def _write(self, body: bytes) -> None:
+        raise NotImplementedError
+
+
+class Publisher(SnapshotWriter):
     """The only writer of a segment path.
 
     Holds an exclusive flock on PATH.lock for its lifetime (one live writer per path). Reuses a
@@ -59,17 +115,9 @@ class Publisher:
     """
 
     def __init__(self, path: str = DEFAULT_PATH, *, mode: int = 0o644, group: str | int | None = None):
+        super().__init__()
         self.path = path
-        self.generation = _new_generation()
-        self._seq = 0
         self._mm: mmap.mmap | None = None
-        # What the previous writer left in a reused segment (None for a new or unreadable one):
-        # a restarted daemon may serve it until it has an estimate of its own.
-        self.previous: Snapshot | None = None
-        self._heartbeat_base: Snapshot | None = None
-        self._heartbeat_model: tuple = ()
-        self._heartbeat_mid: tuple = ()
-        self._heartbeat_samples = 0
         gid = _resolve_gid(group)
         self._lock_fd = self._take_lock(path, mode)
         try:
@@ -90,6 +138,8 @@ class Publisher:
 
     @staticmethod
     def _take_lock(path: str, mode: int) -> int:
+        import fcntl  # POSIX only, like grp above
+
         lock_file = lock_path(path)
         try:
             fd = os.open(lock_file, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, mode)
@@ -160,43 +210,6 @@ class Publisher:
                 os.unlink(tmp)
             raise
         return fd
-
-    def publish(self, snapshot: Snapshot) -> None:
-        """Seqlock write: odd sequence, body and checksum, then the next even sequence."""
-        self._write(encode_body(snapshot, self.generation))
-
-    def publish_heartbeat(
-        self,
-        base: Snapshot,
-        now_mono_ns: int,
-        void_after_mono_ns: int,
-        publish_count: int,
-        publish_rate_hz: float,
-        avg_latency_ms: float,
-    ) -> None:
-        """Publish `base` with this tick's heartbeat fields, as publish() would a copy of it.
-
-        The daemon's publish loop runs this 100-1000 times a second while the model changes every
-        few seconds: it re-packs the model fields only when handed a different `base`. On a cold
-        cache a wake-up's work is what costs the daemon its CPU share.
-        """
-        if base is not self._heartbeat_base:
-            self._heartbeat_base = base
-            # encode_body's order, split around the heartbeat fields (a test holds them equal)
-            self._heartbeat_model = model_fields(base, self.generation)
-            self._heartbeat_mid = (base.last_ntp_mono_ns, base.daemon_start_mono_ns)
-            self._heartbeat_samples = clamp(base.sample_count, U32_MAX)
-        self._write(
-            BODY.pack(
-                *self._heartbeat_model,
-                void_after_mono_ns,
-                now_mono_ns,
-                *self._heartbeat_mid,
-                publish_count,
-                self._heartbeat_samples,
-                *rate_latency_fields(publish_rate_hz, avg_latency_ms),
-            )
-        )
 
     def _write(self, body: bytes) -> None:
         mm = self._mm
