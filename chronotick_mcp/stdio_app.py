@@ -10,7 +10,6 @@ over HTTP (app.py, FastMCP, for its bearer-token auth).
 from __future__ import annotations
 
 import inspect
-import threading
 import warnings
 from typing import Any
 
@@ -79,7 +78,7 @@ def build_stdio_server(
 ) -> MCPServer:
     """The stdio server. `clock` chooses the engine (default: auto, over `shm_path`); an engine that
     will serve starts once the client has finished initialising, so it never delays `initialize`
-    (its imports would compete for the interpreter with the handshake's)."""
+    (its imports, on its own thread, would compete for the interpreter with the handshake's)."""
     clock = clock or ClockChoice("auto", shm_path)
     ctx = tools.ToolContext(clock, local_zone_name(local_timezone))
     server = MCPServer(
@@ -92,7 +91,7 @@ def build_stdio_server(
     async def start_engine_after_handshake(mctx: Any, call_next: Any) -> Any:
         result = await call_next(mctx)
         if mctx.method == "notifications/initialized":
-            threading.Thread(target=clock.start, name="chronotick-engine-start", daemon=True).start()
+            clock.start()
         return result
 
     server.middleware.append(start_engine_after_handshake)

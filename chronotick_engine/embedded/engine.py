@@ -45,42 +45,46 @@ def embedded_config(config: str | Path | ChronoTickConfig | None) -> ChronoTickC
 
 
 class EmbeddedEngine:
-    """One in-process engine. start() is idempotent and returns at once: measurement and
-    publication run on daemon threads, which end with the process or at stop()."""
+    """One in-process engine. start() is idempotent and returns at once: the engine's imports, its
+    construction, measurement and publication all happen on a daemon thread, which ends with the
+    process or at stop(). Until its first tick, readers find an image with no estimate."""
 
     def __init__(self, config: str | Path | ChronoTickConfig | None = None):
-        self.cfg = embedded_config(config)
+        """A config given here is validated now (ConfigError, one line); the shipped default is
+        loaded on the engine's own thread, so that building an engine costs nothing."""
+        self.cfg: ChronoTickConfig | None = None if config is None else embedded_config(config)
         self._daemon: Daemon | None = None
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
+        self._stopping = False
         self.segment = MemorySegment(LABEL, self.detail)
         self.started_mono_ns: int | None = None
 
     def start(self) -> EmbeddedEngine:
         with self._lock:
-            if self._thread is not None:
-                return self
-            from chronotick_engine.daemon import Daemon  # numpy, the model, NTS: only when needed
-
-            self._daemon = daemon = Daemon(self.cfg, sidecar=False)
-            daemon.start_forecasters()
-            self.started_mono_ns = now = time.monotonic_ns()
-            # Readers find an image from the first instant, as in a daemon's new segment.
-            self.segment.publish(empty_snapshot(self.segment.generation, now, time.time_ns()))
-            self._thread = threading.Thread(
-                target=self._run, args=(daemon,), name="chronotick-engine", daemon=True
-            )
-            self._thread.start()
-        servers = ", ".join(
-            e.name + (" (NTS)" if e.nts else "") for e in self.cfg.clock_measurement.ntp.entries()
-        )
-        log.info("embedded engine started; servers: %s", servers)
+            if self._thread is None:
+                self.started_mono_ns = now = time.monotonic_ns()
+                # Readers find an image from the first instant, as in a daemon's new segment.
+                self.segment.publish(empty_snapshot(self.segment.generation, now, time.time_ns()))
+                self._thread = threading.Thread(target=self._run, name="chronotick-engine", daemon=True)
+                self._thread.start()
         return self
 
-    def _run(self, daemon: Daemon) -> None:
+    def _run(self) -> None:
         try:
+            cfg = self.cfg = self.cfg or embedded_config(None)
+            from chronotick_engine.daemon import Daemon  # numpy, the model, NTS: off the caller's thread
+
+            self._daemon = daemon = Daemon(cfg, sidecar=False)
+            if self._stopping:
+                return
+            daemon.start_forecasters()
+            servers = ", ".join(
+                e.name + (" (NTS)" if e.nts else "") for e in cfg.clock_measurement.ntp.entries()
+            )
+            log.info("embedded engine started; servers: %s", servers)
             daemon.run(self.segment)
-        except Exception:  # the heartbeat stops with it, so readers see FREE_RUNNING, then void
+        except Exception:  # no heartbeat follows, so readers see the estimate age out
             log.exception("embedded engine stopped")
 
     @property
@@ -110,6 +114,7 @@ class EmbeddedEngine:
         return ChronoTickClient(reader=self.start().segment)
 
     def stop(self, timeout: float = 5.0) -> None:
+        self._stopping = True
         daemon, thread = self._daemon, self._thread
         if daemon is not None:
             daemon.stop()
