@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 EXTRAS := mcp,sdk,dev,plot,metrics,timesfm
 SHM ?= /dev/shm/chronotick_shm
 
-.PHONY: setup system-deps tools run demo test lint format bench test-multinode c-example install-c clean
+.PHONY: setup system-deps tools run demo test lint format bench test-multinode c-example install-c wheel clean
 
 setup: $(STAMP)
 
@@ -78,8 +78,13 @@ install-c:
 	install -d $(DESTDIR)$(PREFIX)/lib/pkgconfig
 	sed 's|@PREFIX@|$(PREFIX)|' clients/c/chronotick.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/chronotick.pc
 
+# The wheel the README's one-line install takes: pipx install "$(ls dist/chronotick-*.whl)[mcp]".
+wheel: setup
+	rm -f dist/chronotick-*.whl
+	$(PY) -m pip wheel --no-deps -q --disable-pip-version-check -w dist .
+
 bench: setup system-deps
 	$(PY) bench/run_all.py
 
 clean:
-	rm -rf $(VENV) .tools build *.egg-info .pytest_cache .ruff_cache clients/c/example chronotick_engine/_native*.so
+	rm -rf $(VENV) .tools build dist *.egg-info .pytest_cache .ruff_cache clients/c/example chronotick_engine/_native*.so

@@ -13,6 +13,7 @@ ROOT = Path(__file__).resolve().parent.parent
 # matched by prefix: "chronotick_engine.model" covers every module of the model package.
 FORBIDDEN = {
     "chronotick_engine.protocol": [
+        "chronotick_engine.embedded",
         "chronotick_engine.measure",
         "chronotick_engine.model",
         "chronotick_engine.daemon",
@@ -22,6 +23,7 @@ FORBIDDEN = {
         "chronotick_engine.eval",
     ],
     "chronotick_engine.measure": [
+        "chronotick_engine.embedded",
         "chronotick_engine.model",
         "chronotick_engine.daemon",
         "chronotick_engine.protocol",
@@ -30,6 +32,7 @@ FORBIDDEN = {
         "chronotick_engine.eval",
     ],
     "chronotick_engine.model": [
+        "chronotick_engine.embedded",
         "chronotick_engine.measure.ntp",
         "chronotick_engine.measure.selection",
         "chronotick_engine.protocol",
@@ -39,11 +42,13 @@ FORBIDDEN = {
         "chronotick_engine.eval",
     ],
     "chronotick_engine.daemon": [
+        "chronotick_engine.embedded",
         "chronotick_engine.client",
         "chronotick_engine.cli",
         "chronotick_engine.eval",
     ],
     "chronotick_engine.client": [
+        "chronotick_engine.embedded",
         "chronotick_engine.measure",
         "chronotick_engine.model",
         "chronotick_engine.daemon",
@@ -52,12 +57,17 @@ FORBIDDEN = {
         "chronotick_engine.eval",
     ],
     "chronotick_engine.eval": [
+        "chronotick_engine.embedded",
         "chronotick_engine.daemon",
         "chronotick_engine.protocol",
         "chronotick_engine.client",
         "chronotick_engine.cli",
     ],
-    "chronotick_engine.config": ["chronotick_engine.protocol.codec", "chronotick_engine.protocol.writer"],
+    "chronotick_engine.config": [
+        "chronotick_engine.protocol.codec",
+        "chronotick_engine.protocol.writer",
+        "chronotick_engine.embedded",
+    ],
     "chronotick_mcp": [
         "chronotick_engine.measure",
         "chronotick_engine.model",
@@ -118,6 +128,20 @@ def test_imports_point_the_right_way(module):
         if module.startswith("chronotick_engine") and _within(name, "chronotick_mcp"):
             bad.append(f"{name} (the engine knows nothing of MCP)")
     assert not bad, f"{module} imports " + "; ".join(sorted(set(bad)))
+
+
+def test_the_embedded_engine_is_composed_above_the_daemon_and_the_client():
+    """It imports both (the daemon lazily); neither, nor anything below them, imports it."""
+    engine = _imports(MODULES["chronotick_engine.embedded.engine"])
+    assert {"chronotick_engine.client", "chronotick_engine.daemon"} <= engine
+    users = {
+        m
+        for m, path in MODULES.items()
+        if any(_within(n, "chronotick_engine.embedded") for n in _imports(path))
+    }
+    assert users and all(
+        not _within(m, r) for m in users for r in ("chronotick_engine.client", "chronotick_engine.daemon")
+    )
 
 
 def test_the_rules_can_fail():

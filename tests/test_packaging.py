@@ -170,3 +170,49 @@ def test_without_a_compiler_the_extension_is_skipped_and_the_rest_works(installe
         timeout=60,
     )
     assert out.returncode == 0 and out.stdout.strip() == "UNKNOWN", out.stderr
+
+
+@pytest.fixture(scope="module")
+def tool_install(tmp_path_factory, source) -> Path:
+    """bin/ of the README's one-line install: the wheel with its mcp extra in a venv of its own (what
+    `pipx install WHEEL[mcp]` makes), nothing of the checkout on its path."""
+    root = tmp_path_factory.mktemp("tool")
+    wheel = build_wheel(source, root / "dist")
+    env_dir = root / "venv"
+    venv.create(env_dir, with_pip=True)
+    install = _run(
+        [str(env_dir / "bin" / "python"), "-m", "pip", "install", "-q", "--disable-pip-version-check"]
+        + [f"{wheel}[mcp]"],
+        cwd=root,
+    )
+    assert install.returncode == 0, install.stderr
+    return env_dir / "bin"
+
+
+@pytest.mark.integration
+async def test_one_line_install_serves_nts_time_with_no_daemon(tool_install, tmp_path, pki, nts_chrony):
+    """The wheel's stdio server, no source tree, no daemon: the first get_time is SYNCHRONIZED with
+    every server NTS-authenticated (a config naming a loopback chronyd under the test CA)."""
+    from daemonproc import nts_entry, write_config
+    from mcp import ClientSession, StdioServerParameters
+    from mcp.client.stdio import stdio_client
+
+    config = write_config(tmp_path, [nts_entry(nts_chrony.nts_port, pki[0])])
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
+    params = StdioServerParameters(
+        command=str(tool_install / "chronotick-stdio-server"),
+        args=["--config", str(config), "--shm-path", str(tmp_path / "no-daemon")],
+        env=env,
+        cwd=str(tmp_path),
+    )
+    async with stdio_client(params) as (read, write), ClientSession(read, write) as session:
+        await session.initialize()
+        r = (await session.call_tool("get_time", {})).structured_content
+        s = (await session.call_tool("get_daemon_status", {})).structured_content
+    assert r["status"] == "SYNCHRONIZED" and r["engine"] == "embedded", r
+    assert s["servers"] and all(srv["authenticated"] for srv in s["servers"]), s["servers"]
+    where = _run(
+        [str(tool_install / "python"), "-c", "import chronotick_mcp; print(chronotick_mcp.__file__)"],
+        tmp_path,
+    )
+    assert "site-packages" in where.stdout and str(REPO) not in where.stdout
