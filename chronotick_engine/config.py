@@ -24,14 +24,15 @@ from pydantic import (
     model_validator,
 )
 
-from chronotick_engine.errors import ConfigError
+from chronotick_engine.errors import ConfigError, quoted
 from chronotick_engine.measure.ntp import DEFAULT_NTP_PORT
 from chronotick_engine.measure.nts_records import DEFAULT_KE_PORT
 from chronotick_engine.protocol.paths import DEFAULT_PATH
+from chronotick_engine.shared_files import UnsafeFile, read_bounded
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
 
 def parse_server(spec: str) -> tuple[str, int]:
@@ -42,20 +43,20 @@ def parse_server(spec: str) -> tuple[str, int]:
     if spec.startswith("["):
         host, sep, rest = spec[1:].partition("]")
         if not sep or not host:
-            raise ValueError(f"bad IPv6 server {spec!r}")
+            raise ValueError(f"bad IPv6 server {quoted(spec)}")
         port_text = rest[1:] if rest.startswith(":") else ""
         if rest and not rest.startswith(":"):
-            raise ValueError(f"bad server {spec!r}")
+            raise ValueError(f"bad server {quoted(spec)}")
     elif spec.count(":") == 1:
         host, port_text = spec.split(":")
     else:
         host, port_text = spec, ""
     if not host or any(c.isspace() for c in host):
-        raise ValueError(f"bad server host in {spec!r}")
+        raise ValueError(f"bad server host in {quoted(spec)}")
     if port_text == "":
         return host, DEFAULT_NTP_PORT
     if not port_text.isdigit() or not 1 <= int(port_text) <= 65535:
-        raise ValueError(f"bad port in server {spec!r}")
+        raise ValueError(f"bad port in server {quoted(spec)}")
     return host, int(port_text)
 
 
@@ -78,9 +79,9 @@ class NtpServer(_Strict):
     def _valid_host(cls, host: str) -> str:
         host = host.strip()
         if not host or any(c.isspace() for c in host) or host.startswith("["):
-            raise ValueError(f"bad server host {host!r} (a bare host name or address)")
+            raise ValueError(f"bad server host {quoted(host)} (a bare host name or address)")
         if host.count(":") == 1:
-            raise ValueError(f"bad server host {host!r}: give the port as port:, not in host:")
+            raise ValueError(f"bad server host {quoted(host)}: give the port as port:, not in host:")
         return host
 
     @field_validator("ca_file")
@@ -303,10 +304,35 @@ def merge_over(base: object, override: object) -> object:
     return override
 
 
+MAX_CONFIG_BYTES = 1024 * 1024
+
+
+class _UniqueKeyLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
+    """YAML's safe loader, refusing a key given twice in one mapping (the later would silently win)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
+        seen: set[object] = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=True)
+            if key in seen:
+                raise ConfigError(
+                    f"key '{str(key)[:80]}' is given twice (line {key_node.start_mark.line + 1})"
+                )
+            seen.add(key)
+        return super().construct_mapping(node, deep)
+
+
+_UniqueKeyLoader.add_constructor(
+    yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _UniqueKeyLoader.construct_mapping
+)
+
+
 def _read_yaml(text: str, source: str) -> object:
     try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError as exc:
+        return yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506  (a safe loader)
+    except ConfigError as exc:
+        raise ConfigError(f"{source}: {exc}") from None
+    except (yaml.YAMLError, RecursionError) as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark is not None else ""
         raise ConfigError(f"{source}: invalid YAML{where}") from None
@@ -320,11 +346,15 @@ def load_config(path: str | Path | None) -> ChronoTickConfig:
         return parse_config(defaults, "default config")
     source = str(path)
     try:
-        text = Path(path).read_text()
+        text = read_bounded(source, MAX_CONFIG_BYTES, "config").decode()
     except FileNotFoundError:
         raise ConfigError(f"{source}: no such file") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{source}: cannot read ({exc})") from None
+    except UnsafeFile as exc:
+        raise ConfigError(str(exc)) from None
+    except OSError as exc:
+        raise ConfigError(f"{source}: cannot read ({exc.strerror or exc})") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{source}: not UTF-8 text") from None
     data = _read_yaml(text, source)
     if data is None:
         data = {}

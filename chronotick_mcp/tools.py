@@ -20,6 +20,7 @@ from pydantic import (
 )
 
 from chronotick_engine.client import MAX_FUTURE_SECONDS
+from chronotick_engine.errors import quoted
 from chronotick_mcp.clock import UNVERIFIED, Now, ToolContext, ToolFailure, elapsed_ms
 from chronotick_mcp.models import (
     CompareInput,
@@ -179,7 +180,7 @@ def convert_time(ctx: ToolContext, args: ConvertInput) -> ConvertResult:
             naive = given if given.tzinfo is None else None
     except ValueError:
         raise ToolFailure(
-            f"invalid time {args.time!r}: use 'HH:MM' (24 h) or an ISO-8601 date-time such as 2026-03-08T02:30"
+            f"invalid time {quoted(args.time)}: use 'HH:MM' (24 h) or an ISO-8601 date-time such as 2026-03-08T02:30"
         ) from None
     if naive is None:
         assert given is not None
@@ -258,7 +259,9 @@ def _target_unix(target: str | int | float) -> float:
     try:
         dt = datetime.fromisoformat(target.strip().replace("Z", "+00:00"))
     except ValueError:
-        raise ToolFailure(f"invalid target {target!r}: use an ISO-8601 date-time or Unix seconds") from None
+        raise ToolFailure(
+            f"invalid target {quoted(target)}: use an ISO-8601 date-time or Unix seconds"
+        ) from None
     return (dt if dt.tzinfo else dt.replace(tzinfo=UTC)).timestamp()
 
 

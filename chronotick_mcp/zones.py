@@ -12,6 +12,8 @@ from functools import cache
 from pathlib import Path
 from zoneinfo import TZPATH, ZoneInfo, ZoneInfoNotFoundError
 
+from chronotick_engine.errors import quoted
+
 
 class ZoneError(ValueError):
     """An unknown or malformed zone name, in one line."""
@@ -25,7 +27,7 @@ def zone(name: str) -> ZoneInfo:
     disk must not pass, so the key is also checked against its own canonical spelling. That avoids
     reading the whole zone list (available_timezones() costs ~100 ms, paid on a server's first call).
     """
-    bad = ZoneError(f"unknown time zone {name!r}: use an IANA name such as 'UTC' or 'America/New_York'")
+    bad = ZoneError(f"unknown time zone {quoted(name)}: use an IANA name such as 'UTC' or 'America/New_York'")
     if not isinstance(name, str) or not name or name.startswith(("/", ".")) or ".." in name or "\\" in name:
         raise bad
     try:

@@ -11,7 +11,6 @@ publishes (publication.py) each have their own room; this one owns the threads a
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import os
 import threading
@@ -35,6 +34,7 @@ from chronotick_engine.protocol.codec import Flag, Snapshot, Status
 from chronotick_engine.protocol.detail import DaemonDetail, ModelsDetail
 from chronotick_engine.protocol.paths import detail_path
 from chronotick_engine.protocol.writer import SnapshotWriter
+from chronotick_engine.shared_files import replace_atomically
 
 log = logging.getLogger("chronotick.daemon")
 
@@ -65,6 +65,7 @@ class Daemon:
         self._heartbeat = HeartbeatBase(self._void_after_ns)
         self.forecast: ForecastStatus = ForecastStatus()
         self.status_path = detail_path(cfg.daemon.shm_path) if sidecar else None
+        self._sidecar_error: str | None = None
 
     # forecasting -----------------------------------------------------------------------------------
 
@@ -222,17 +223,20 @@ class Daemon:
         )
 
     def write_status_file(self) -> None:
-        """The sidecar beside the segment, replaced whole (the 128-byte segment has no room for it)."""
+        """The sidecar beside the segment, replaced whole (the 128-byte segment has no room for it),
+        through a temporary file no one else can plant or predict."""
         if self.status_path is None:
             return
-        tmp = f"{self.status_path}.tmp.{os.getpid()}"
         try:
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, self.cfg.daemon.mode)
-            with os.fdopen(fd, "w") as fh:
-                json.dump(self.detail().model_dump(), fh)
-            os.replace(tmp, self.status_path)
+            replace_atomically(
+                self.status_path, self.detail().model_dump_json().encode(), self.cfg.daemon.mode
+            )
+            self._sidecar_error = None
         except OSError as exc:
-            log.debug("cannot write %s: %s", self.status_path, exc)
+            error = f"cannot write the status file {self.status_path}: {exc.strerror or exc}"
+            if error != self._sidecar_error:  # once per cause, not every round
+                log.warning("%s; readers show the segment's status without detail", error)
+            self._sidecar_error = error
 
     # publication -----------------------------------------------------------------------------------
 

@@ -8,12 +8,12 @@ the status. docs/PROTOCOL.md ("The status sidecar") documents every key.
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
+import os
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from chronotick_engine.protocol.paths import detail_path
+from chronotick_engine.shared_files import open_existing
 
 
 class _Detail(BaseModel):
@@ -84,9 +84,29 @@ class DaemonDetail(_Detail):
     models: ModelsDetail
 
 
-def read_detail(segment_path: str) -> DaemonDetail | None:
-    """The sidecar beside `segment_path`; None when it is absent, unreadable or not of this shape."""
+MAX_DETAIL_BYTES = 64 * 1024  # a sidecar with 64 servers is under 32 KiB
+
+
+def read_detail(segment_path: str, owner_uid: int | None = None) -> DaemonDetail | None:
+    """The sidecar beside `segment_path`; None when it is absent, unreadable, not of this shape, or
+    not to be trusted: not a regular file, a link, over MAX_DETAIL_BYTES, writable by others than
+    its owner, or (given `owner_uid`, the segment's owner) written by anyone else. Never blocks."""
+    path = detail_path(segment_path)
     try:
-        return DaemonDetail.model_validate(json.loads(Path(detail_path(segment_path)).read_text()))
-    except (OSError, ValueError, ValidationError):
+        fd = open_existing(path, os.O_RDONLY, "status file")
+    except OSError:
+        return None
+    try:
+        if owner_uid is not None and os.fstat(fd).st_uid != owner_uid:
+            return None
+        data = os.read(fd, MAX_DETAIL_BYTES + 1)
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+    if len(data) > MAX_DETAIL_BYTES:
+        return None
+    try:
+        return DaemonDetail.model_validate_json(data)
+    except (ValueError, ValidationError, RecursionError):
         return None

@@ -19,6 +19,7 @@ from chronotick_engine.protocol.codec import (
 )
 from chronotick_engine.protocol.detail import DaemonDetail, read_detail
 from chronotick_engine.protocol.paths import DEFAULT_PATH
+from chronotick_engine.shared_files import CLOEXEC, ELOOP, NOFOLLOW, NONBLOCK
 
 
 class SegmentReader:
@@ -33,6 +34,7 @@ class SegmentReader:
         self.path = path
         self._mm: mmap.mmap | None = None
         self._identity: tuple[int, int] | None = None
+        self.owner_uid: int | None = None  # who wrote the mapped segment: the sidecar must be theirs
         self.last_good: Snapshot | None = None
         self._seq_bytes = b""
         self.torn_retries = 0
@@ -41,13 +43,14 @@ class SegmentReader:
 
     def _map(self) -> None:
         try:
-            fd = os.open(self.path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+            # Never blocking: a FIFO planted at the path would hang a plain open.
+            fd = os.open(self.path, os.O_RDONLY | NOFOLLOW | NONBLOCK | CLOEXEC)
         except FileNotFoundError:
             raise SegmentError(
                 f"no ChronoTick segment at {self.path}: is chronotick-daemon running (with this --shm-path)?"
             ) from None
         except OSError as exc:
-            if exc.errno == 40:  # ELOOP: the path is a symlink and O_NOFOLLOW refused it
+            if exc.errno == ELOOP:  # the path is a symlink and O_NOFOLLOW refused it
                 raise SegmentError(f"{self.path} is a symlink; refusing to follow it") from None
             raise SegmentError(f"cannot open {self.path}: {exc.strerror}") from None
         try:
@@ -69,6 +72,7 @@ class SegmentReader:
         self.close()
         self._mm = mm
         self._identity = (st.st_dev, st.st_ino)
+        self.owner_uid = st.st_uid
         self._seq_bytes = b""
 
     def replaced(self) -> bool:
@@ -121,8 +125,14 @@ class SegmentReader:
         )
 
     def detail(self) -> DaemonDetail | None:
-        """The writer's status sidecar beside the segment; None when absent or unreadable."""
-        return read_detail(self.path)
+        """The writer's status sidecar beside the segment; None when absent, unreadable, or not
+        written by the segment's own owner."""
+        if self._mm is None:
+            try:
+                self._map()
+            except SegmentError:
+                return None
+        return read_detail(self.path, self.owner_uid)
 
     def close(self) -> None:
         if self._mm is not None:

@@ -6,6 +6,7 @@ import contextlib
 import mmap
 import os
 import stat
+import tempfile
 import time
 
 from chronotick_engine.errors import PublisherError, SegmentError
@@ -31,6 +32,14 @@ from chronotick_engine.protocol.codec import (
     rate_latency_fields,
 )
 from chronotick_engine.protocol.paths import DEFAULT_PATH, lock_path
+from chronotick_engine.shared_files import (
+    CLOEXEC,
+    NOFOLLOW,
+    UnsafeFile,
+    check_directory,
+    open_existing,
+    owner_name,
+)
 
 
 def _new_generation() -> int:
@@ -119,7 +128,8 @@ class Publisher(SnapshotWriter):
         self.path = path
         self._mm: mmap.mmap | None = None
         gid = _resolve_gid(group)
-        self._lock_fd = self._take_lock(path, mode)
+        self._check_path(path)  # before anything is created beside it
+        self._lock_fd, created_lock = self._take_lock(path, mode)
         try:
             fd = self._open_existing(path) or self._create(path, mode, gid)
             try:
@@ -133,47 +143,77 @@ class Publisher(SnapshotWriter):
             with contextlib.suppress(SegmentError):
                 self.previous = decode(bytes(self._mm), path)
         except BaseException:
+            if created_lock:  # leave nothing behind from a start that failed
+                with contextlib.suppress(OSError):
+                    os.unlink(lock_path(path))
             os.close(self._lock_fd)
             raise
 
     @staticmethod
-    def _take_lock(path: str, mode: int) -> int:
+    def _check_path(path: str) -> None:
+        """The segment's directory is ours or sticky, and its name is free or a regular file."""
+        try:
+            check_directory(os.path.dirname(os.path.abspath(path)))
+            st = os.lstat(path)
+        except FileNotFoundError:
+            return
+        except UnsafeFile as exc:
+            raise PublisherError(str(exc)) from None
+        if stat.S_ISDIR(st.st_mode):
+            raise PublisherError(
+                f"{path} is a directory: give the segment's file path, e.g. {path}/chronotick_shm"
+            )
+
+    @staticmethod
+    def _take_lock(path: str, mode: int) -> tuple[int, bool]:
+        """(fd holding the flock, whether this call created the file). Only a lock file of this user
+        (or root) is used: a lock someone else made is named with its owner, never trusted."""
         import fcntl  # POSIX only, like grp above
 
         lock_file = lock_path(path)
+        created = True
         try:
-            fd = os.open(lock_file, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, mode)
+            try:
+                fd = os.open(lock_file, os.O_RDWR | os.O_CREAT | os.O_EXCL | NOFOLLOW | CLOEXEC, mode)
+            except FileExistsError:
+                created = False
+                fd = open_existing(lock_file, os.O_RDWR, "lock file")
+        except UnsafeFile as exc:
+            raise PublisherError(str(exc)) from None
         except OSError as exc:
-            raise PublisherError(f"cannot open lock file {lock_file}: {exc.strerror}") from None
+            raise PublisherError(f"cannot create lock file {lock_file}: {exc.strerror}") from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
+            owner = owner_name(os.fstat(fd).st_uid)
             os.close(fd)
             raise PublisherError(
-                f"another ChronoTick daemon (pid {holder}) is already publishing to "
+                f"another ChronoTick daemon (pid {holder[:12]}, user {owner}) is already publishing to "
                 f"{path}; stop it or use another --shm-path"
             ) from None
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
-        return fd
+        try:
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        except OSError as exc:
+            os.close(fd)
+            if created:
+                with contextlib.suppress(OSError):
+                    os.unlink(lock_file)
+            raise PublisherError(f"cannot write lock file {lock_file}: {exc.strerror}") from None
+        return fd, created
 
     @staticmethod
     def _open_existing(path: str) -> int | None:
         """An fd on a reusable existing segment, None when it must be (re)created."""
         try:
-            st = os.lstat(path)
+            fd = open_existing(path, os.O_RDWR, "segment")
         except FileNotFoundError:
             return None
-        if stat.S_ISLNK(st.st_mode):
-            raise PublisherError(f"refusing to follow symlink at {path}")
-        if not stat.S_ISREG(st.st_mode):
-            raise PublisherError(f"{path} exists and is not a regular file")
-        if st.st_uid != os.geteuid():
-            raise PublisherError(
-                f"{path} is owned by uid {st.st_uid}, not this user (uid {os.geteuid()}); refusing to reuse it"
-            )
-        fd = os.open(path, os.O_RDWR | os.O_NOFOLLOW | os.O_CLOEXEC)
+        except UnsafeFile as exc:
+            raise PublisherError(str(exc)) from None
+        except OSError as exc:
+            raise PublisherError(f"cannot open segment {path}: {exc.strerror}") from None
         try:
             reusable = (
                 os.fstat(fd).st_size == SEGMENT_SIZE
@@ -187,28 +227,26 @@ class Publisher(SnapshotWriter):
         return None
 
     def _create(self, path: str, mode: int, gid: int | None) -> int:
+        """A new segment, built whole under an unpredictable name and renamed into place, so no
+        reader ever maps a half-initialised file and no one can plant the temporary name."""
         now_mono, now_real = time.monotonic_ns(), time.time_ns()
         image = encode(empty_snapshot(self.generation, now_mono, now_real), seq=2)
-        tmp = f"{path}.tmp.{os.getpid()}"
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
+        directory, name = os.path.split(os.path.abspath(path))
         try:
-            fd = os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, mode)
+            fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=directory)
         except OSError as exc:
-            raise PublisherError(
-                f"cannot create segment in {os.path.dirname(path) or '.'}: {exc.strerror}"
-            ) from None
+            raise PublisherError(f"cannot create segment {path}: {exc.strerror}") from None
         try:
             os.pwrite(fd, image, 0)
             os.fchmod(fd, mode)
             if gid is not None:
                 os.fchown(fd, -1, gid)
             os.rename(tmp, path)
-        except BaseException:
+        except OSError as exc:
             os.close(fd)
-            with contextlib.suppress(FileNotFoundError):
+            with contextlib.suppress(OSError):
                 os.unlink(tmp)
-            raise
+            raise PublisherError(f"cannot create segment {path}: {exc.strerror}") from None
         return fd
 
     def _write(self, body: bytes) -> None:

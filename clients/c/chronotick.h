@@ -294,7 +294,7 @@ static inline int ct__clock(clockid_t id, int64_t *ns) {
 /* ------------------------------------------------------------------------------------ mapping */
 
 static inline int ct__map(ct_reader *r) {
-    int fd = open(r->path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    int fd = open(r->path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC); /* a planted FIFO must not hang us */
     if (fd < 0) {
         if (errno == ENOENT) return CT_ENOENT;
         if (errno == ELOOP) return CT_ESYMLINK;
