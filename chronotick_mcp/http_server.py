@@ -1,14 +1,20 @@
 """`chronotick-http-server`: the ChronoTick tools over Streamable HTTP at /mcp.
 
-For agents in other containers or pods, and MCP clients that connect by URL. Auth is FastMCP's own
-bearer-token verifier: with a token (--token-file, or $CHRONOTICK_MCP_TOKEN) every request without
-it gets 401. Without one the server binds only a loopback address.
+For agents in other containers or pods, and MCP clients that connect by URL. Who may call it:
+- a web page may not: FastMCP's Host/Origin guard is always on, so a foreign Origin gets 403 and a
+  foreign Host 421 (DNS rebinding); --allowed-host/--allowed-origin widen it for a reverse proxy;
+- with a token (--token-file, or $CHRONOTICK_MCP_TOKEN), FastMCP's own bearer-token verifier gives
+  every request without it 401; a non-loopback address needs one;
+- sessions expire after --session-idle-timeout and, at --max-sessions, the least recently used idle
+  one makes room (http_sessions.py), so no client can lock the others out.
 """
 
 from __future__ import annotations
 
+import errno
 import ipaddress
 import os
+import socket
 import sys
 from pathlib import Path
 
@@ -17,6 +23,8 @@ from chronotick_mcp.cli import parser as make_parser
 
 PROG = "chronotick-http-server"
 TOKEN_ENV = "CHRONOTICK_MCP_TOKEN"
+DEFAULT_IDLE_S = 300.0  # the SDK's 30 minutes let a flood hold memory for half an hour
+DEFAULT_MAX_SESSIONS = 1000  # about 40 MB of sessions at most
 
 
 def is_loopback(host: str) -> bool:
@@ -48,10 +56,40 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--token-file", metavar="FILE", help=f"file holding the bearer token (else ${TOKEN_ENV})"
     )
+    parser.add_argument(
+        "--allowed-host",
+        action="append",
+        metavar="HOST",
+        help="a Host header to accept besides loopback and the bound address (repeatable; "
+        "a reverse proxy's name, or '*' behind a token)",
+    )
+    parser.add_argument(
+        "--allowed-origin",
+        action="append",
+        metavar="ORIGIN",
+        help="a browser Origin to accept besides the server's own (repeatable), e.g. https://app.example",
+    )
+    parser.add_argument(
+        "--session-idle-timeout",
+        type=float,
+        default=DEFAULT_IDLE_S,
+        metavar="SECONDS",
+        help=f"close a session idle this long (default {DEFAULT_IDLE_S:g})",
+    )
+    parser.add_argument(
+        "--max-sessions",
+        type=int,
+        default=DEFAULT_MAX_SESSIONS,
+        help=f"sessions kept at most; the least recently used idle one makes room (default {DEFAULT_MAX_SESSIONS})",
+    )
     common_arguments(parser)
     args = parser.parse_args(argv)
     if not 0 < args.port < 65536:
         parser.error("--port must be 1-65535")
+    if not 1 <= args.session_idle_timeout <= 86400:
+        parser.error("--session-idle-timeout must be 1-86400 seconds")
+    if not 1 <= args.max_sessions <= 100_000:
+        parser.error("--max-sessions must be 1-100000")
     token, error = read_token(args.token_file)
     if error:
         print(f"{PROG}: error: {error}", file=sys.stderr)
@@ -73,18 +111,75 @@ def main(argv: list[str] | None = None) -> int:
         from fastmcp.server.auth.providers.jwt import StaticTokenVerifier
 
         auth = StaticTokenVerifier(tokens={token: {"client_id": "chronotick-http", "scopes": []}})
+    try:
+        sock = listen(args.host, args.port)
+    except OSError as exc:
+        why = "is in use" if exc.errno == errno.EADDRINUSE else f"cannot be bound: {exc.strerror or exc}"
+        print(f"{PROG}: error: port {args.port} on {args.host} {why}", file=sys.stderr)
+        return 2
     setup_logging(args.log_level)
+    quiet_disconnects()
+    import fastmcp
+
+    from chronotick_mcp import http_sessions
+
+    http_sessions.install(args.max_sessions)
+    fastmcp.settings.http_session_idle_timeout = args.session_idle_timeout
     clock.start()  # the engine that will serve starts now, in the background
     try:
         build_server(args.shm_path, local_timezone=zone, auth=auth, clock=clock).run(
-            transport="http", host=args.host, port=args.port, show_banner=False
+            transport="http",
+            host=args.host,
+            port=args.port,
+            show_banner=False,
+            sockets=[sock],
+            host_origin_protection=True,
+            allowed_hosts=args.allowed_host,
+            allowed_origins=args.allowed_origin,
+            log_level=args.log_level.lower(),
         )
     except KeyboardInterrupt:
         pass
-    except OSError as exc:
-        print(f"{PROG}: cannot serve on {args.host}:{args.port}: {exc.strerror or exc}", file=sys.stderr)
-        return 1
     return 0
+
+
+def listen(host: str, port: int) -> socket.socket:
+    """The listening socket, bound before anything else starts, so that a port in use is one line."""
+    family = socket.AF_INET6 if ":" in host.strip("[]") else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host.strip("[]"), port))
+        sock.listen(128)
+    except OSError:
+        sock.close()
+        raise
+    sock.set_inheritable(True)
+    return sock
+
+
+def quiet_disconnects() -> None:
+    """A client that goes away mid-stream is routine for a server: the SDK and uvicorn log each one
+    as an ERROR with a traceback. Those loggers' errors go to debug level instead, once each."""
+    import logging
+
+    class _Demote(logging.Filter):
+        def filter(self, record: logging.LogRecord) -> bool:
+            if record.levelno >= logging.ERROR and record.exc_info and _is_disconnect(record.exc_info[1]):
+                return logging.getLogger(record.name).isEnabledFor(logging.DEBUG)
+            return True
+
+    for name in ("mcp.server.streamable_http", "uvicorn.error", "sse_starlette.sse"):
+        logging.getLogger(name).addFilter(_Demote())
+
+
+def _is_disconnect(exc: BaseException | None) -> bool:
+    names = {"ClientDisconnect", "ClosedResourceError", "BrokenResourceError", "EndOfStream"}
+    while exc is not None:
+        if type(exc).__name__ in names or isinstance(exc, ConnectionError):
+            return True
+        exc = exc.__cause__ or exc.__context__
+    return False
 
 
 if __name__ == "__main__":

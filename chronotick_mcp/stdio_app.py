@@ -73,6 +73,20 @@ def _tool(spec: tools.ToolSpec, ctx: tools.ToolContext) -> Tool:
     return tool.model_copy(update={"parameters": schema})
 
 
+class _StrictArgumentsServer(MCPServer):
+    """The SDK passes a tool only the arguments its signature names and drops the rest; an argument
+    the schema does not name (additionalProperties: false) is refused here instead, in one line."""
+
+    async def call_tool(self, name: str, arguments: dict[str, Any], context: Any = None) -> Any:
+        spec = tools.BY_NAME.get(name)
+        if spec is not None:
+            try:
+                spec.validate(arguments)
+            except tools.ToolFailure as exc:
+                return CallToolResult(content=[TextContent(type="text", text=str(exc))], is_error=True)
+        return await super().call_tool(name, arguments, context)
+
+
 def build_stdio_server(
     shm_path: str = DEFAULT_PATH, *, local_timezone: str | None = None, clock: ClockChoice | None = None
 ) -> MCPServer:
@@ -81,7 +95,7 @@ def build_stdio_server(
     (its imports, on its own thread, would compete for the interpreter with the handshake's)."""
     clock = clock or ClockChoice("auto", shm_path)
     ctx = tools.ToolContext(clock, local_zone_name(local_timezone))
-    server = MCPServer(
+    server = _StrictArgumentsServer(
         "chronotick",
         instructions=tools.INSTRUCTIONS,
         tools=[_tool(spec, ctx) for spec in tools.TOOLS],
