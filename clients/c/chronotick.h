@@ -361,6 +361,18 @@ static inline void ct__adopt(ct_reader *r, const ct_snapshot *s) {
     r->rate = (double)s->drift_unc + (double)s->max_drift_rate;
 }
 
+/* Copy the mapped image with relaxed atomic 8-byte loads. A plain memcpy from memory another
+ * process writes at the same time is a data race, which C11 leaves undefined: the compiler may
+ * then read the shared bytes more than once, or later than the sequence check that vouches for
+ * them. Atomic loads (plain moves on x86-64 and arm64) are read exactly once, in place; the
+ * acquire fence after the copy keeps them before the second sequence load (PROTOCOL.md). */
+static inline void ct__copy_image(unsigned char *dst, const unsigned char *map) {
+    const _Atomic uint64_t *src = (const _Atomic uint64_t *)(const void *)map;
+    uint64_t words[CT_SEGMENT_SIZE / 8];
+    for (int i = 0; i < CT_SEGMENT_SIZE / 8; i++) words[i] = atomic_load_explicit(&src[i], memory_order_relaxed);
+    memcpy(dst, words, sizeof words);
+}
+
 /* The current validated snapshot: seqlock copy, bounded retries, then the last good one. */
 static inline int ct_read(ct_reader *r, ct_snapshot *out) {
     if (!r || !out) return CT_EINVAL;
@@ -378,7 +390,7 @@ static inline int ct_read(ct_reader *r, ct_snapshot *out) {
     unsigned char img[CT_SEGMENT_SIZE];
     for (int attempt = 0; attempt < CT_MAX_RETRIES; attempt++) {
         uint64_t before = atomic_load_explicit(seqp, memory_order_acquire);
-        memcpy(img, r->map, CT_SEGMENT_SIZE);
+        ct__copy_image(img, r->map);
         atomic_thread_fence(memory_order_acquire);
         uint64_t after = atomic_load_explicit(seqp, memory_order_relaxed);
         if ((before & 1) || before != after || ct__u(img + 8, 8) != before) {
