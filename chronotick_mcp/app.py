@@ -8,6 +8,7 @@ result model.
 from __future__ import annotations
 
 import inspect
+import logging
 from typing import Annotated, Any
 
 from fastmcp import FastMCP
@@ -19,6 +20,7 @@ from pydantic import ValidationError as PydanticValidationError
 
 from chronotick_engine import DEFAULT_PATH
 from chronotick_engine.embedded import ClockChoice
+from chronotick_engine.errors import quoted
 from chronotick_mcp import tools
 from chronotick_mcp.zones import local_zone_name
 
@@ -32,8 +34,10 @@ class OneLineArgumentErrors(Middleware):
         except ValidationError as exc:
             cause = exc.__cause__
             if isinstance(cause, PydanticValidationError) and cause.errors():
-                raise ToolError(tools.one_line(cause)) from None
-            raise ToolError(f"invalid arguments: {str(exc).splitlines()[0]}") from None
+                raise ToolError(tools.one_line(cause), log_level=logging.DEBUG) from None
+            raise ToolError(
+                f"invalid arguments: {quoted(str(exc).splitlines()[0])}", log_level=logging.DEBUG
+            ) from None
 
 
 def annotations(spec: tools.ToolSpec) -> ToolAnnotations:
@@ -47,7 +51,9 @@ def _handler(spec: tools.ToolSpec, ctx: tools.ToolContext):
         try:
             return await spec.acall(ctx, kwargs)
         except tools.ToolFailure as exc:
-            raise ToolError(str(exc)) from None
+            # An answer to the caller (bad input, no daemon), not a fault of the server: no log line
+            # per call, or one client could fill the server's log.
+            raise ToolError(str(exc), log_level=logging.DEBUG) from None
 
     params = []
     hints: dict[str, Any] = {"return": spec.result}

@@ -484,3 +484,33 @@ def test_a_read_only_or_full_directory_is_one_line_naming_the_path(fault, tmp_pa
         assert "Traceback" not in out.stderr and set(os.listdir(mnt)) == before
     finally:
         subprocess.run(["umount", str(mnt)], check=False)
+
+
+def test_failing_calls_and_dropped_clients_leave_the_log_quiet(shm_path):
+    """A hundred failing tool calls (no daemon) and a hundred clients that hang up mid-stream: each is
+    an answer or a routine event, not a server fault, so nothing reaches the log at its default level."""
+    import socket
+
+    import httpx2 as httpx
+
+    server = http_server(shm_path)
+    with server as url:
+        port = int(url.split(":")[2].split("/")[0])
+        init = httpx.post(url, json=INIT, headers=JSON_HEADERS, timeout=10)
+        sid = init.headers["mcp-session-id"]
+        session = {**JSON_HEADERS, "mcp-session-id": sid, "mcp-protocol-version": "2025-06-18"}
+        for i in range(100):
+            call = {
+                "jsonrpc": "2.0",
+                "id": i + 2,
+                "method": "tools/call",
+                "params": {"name": "get_time", "arguments": {}},
+            }
+            assert httpx.post(url, json=call, headers=session, timeout=10).status_code == 200
+            with socket.create_connection(("127.0.0.1", port)) as s:  # an event stream, dropped at once
+                s.sendall(
+                    f"GET /mcp HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nAccept: text/event-stream\r\n"
+                    f"mcp-session-id: {sid}\r\nmcp-protocol-version: 2025-06-18\r\n\r\n".encode()
+                )
+        time.sleep(0.5)
+    assert server.proc.stderr.read() == ""
