@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import os
 import stat
-import tempfile
 
 # O_NOFOLLOW and O_NONBLOCK are POSIX; where absent (Windows) there are no FIFOs or planted links
 # to defend against in the same way, and the in-process engine opens no shared file at all.
@@ -130,6 +129,8 @@ def replace_atomically(path: str, data: bytes, mode: int) -> None:
     """Write `data` to `path` whole: into a new file under an unpredictable name beside it, created
     exclusively (mkstemp: O_CREAT|O_EXCL|O_NOFOLLOW), then renamed over `path`. The temporary file
     is removed on any failure. OSError names `path`."""
+    import tempfile  # (and its random, shutil): only for a writer, not on every reader's start
+
     directory, name = os.path.split(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=directory or ".")
     try:

@@ -8,7 +8,6 @@ in-process engine only. Every reader (the MCP tools, the Python client) goes thr
 
 from __future__ import annotations
 
-import asyncio
 import math
 import os
 import threading
@@ -109,6 +108,8 @@ class ClockChoice:
 
     async def settle(self) -> Served:
         """serve(), after waiting (without blocking the event loop) for a starting engine."""
+        import asyncio  # the transports have it loaded; a program that reads the clock need not
+
         served = self.serve()
         while self._must_wait(served):
             await asyncio.sleep(_WAIT_STEP_S)

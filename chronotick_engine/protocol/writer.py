@@ -6,7 +6,6 @@ import contextlib
 import mmap
 import os
 import stat
-import tempfile
 import time
 
 from chronotick_engine.errors import PublisherError, SegmentError
@@ -231,6 +230,8 @@ class Publisher(SnapshotWriter):
         reader ever maps a half-initialised file and no one can plant the temporary name."""
         now_mono, now_real = time.monotonic_ns(), time.time_ns()
         image = encode(empty_snapshot(self.generation, now_mono, now_real), seq=2)
+        import tempfile  # only a writer creating a segment needs it
+
         directory, name = os.path.split(os.path.abspath(path))
         try:
             fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=directory)
