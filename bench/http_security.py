@@ -26,21 +26,12 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "tests"))
 
 from conftest import synced_snapshot  # noqa: E402
+from mcpwire import INIT  # noqa: E402
 
 from chronotick_engine.protocol import Publisher, lock_path  # noqa: E402
 from chronotick_engine.testing.localntp import free_tcp_port  # noqa: E402
 
 BIN = Path(sys.executable).parent
-INIT = {
-    "jsonrpc": "2.0",
-    "id": 1,
-    "method": "initialize",
-    "params": {
-        "protocolVersion": "2025-06-18",
-        "capabilities": {},
-        "clientInfo": {"name": "b", "version": "1"},
-    },
-}
 HEADERS = {"content-type": "application/json", "accept": "application/json, text/event-stream"}
 SERVE = """
 import sys

@@ -18,20 +18,11 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
 from conftest import synced_snapshot  # noqa: E402
+from mcpwire import INIT  # noqa: E402
 
 from chronotick_engine.protocol import Publisher, lock_path  # noqa: E402
 
 BIN = Path(sys.executable).parent
-INIT = {
-    "jsonrpc": "2.0",
-    "id": 1,
-    "method": "initialize",
-    "params": {
-        "protocolVersion": "2025-06-18",
-        "capabilities": {},
-        "clientInfo": {"name": "bench", "version": "1"},
-    },
-}
 
 
 def one_start(cmd: list[str], tool: str, args: dict, env: dict) -> tuple[float, float]:

@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 from conftest import BIN, fresh
 from daemonproc import write_config
+from mcpwire import INIT
 
 from chronotick_engine import ChronoTickClient, detail_path
 from chronotick_engine.protocol import lock_path
@@ -240,16 +241,6 @@ class http_server:
             self.proc.kill()
 
 
-INIT = {
-    "jsonrpc": "2.0",
-    "id": 1,
-    "method": "initialize",
-    "params": {
-        "protocolVersion": "2025-06-18",
-        "capabilities": {},
-        "clientInfo": {"name": "t", "version": "1"},
-    },
-}
 JSON_HEADERS = {"content-type": "application/json", "accept": "application/json, text/event-stream"}
 
 
@@ -435,22 +426,16 @@ async def test_a_1_mb_argument_gets_a_short_reply_on_every_tool(live_publisher, 
 # ------------------------------------------------------------------------------------- operations
 
 
+def start_daemon_at(shm_path: str) -> subprocess.CompletedProcess:
+    """The daemon's start at `shm_path`, which is expected to fail before any measurement."""
+    cmd = [str(BIN / "chronotick-daemon"), "--shm-path", shm_path, "--allow-root", "--server", "127.0.0.1:9"]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=30)
+
+
 def test_a_directory_as_segment_path_creates_nothing_beside_it(tmp_path):
     target = tmp_path / "dir"
     target.mkdir()
-    out = subprocess.run(
-        [
-            str(BIN / "chronotick-daemon"),
-            "--shm-path",
-            str(target),
-            "--allow-root",
-            "--server",
-            "127.0.0.1:9",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=30,
-    )
+    out = start_daemon_at(str(target))
     assert out.returncode == 1 and "is a directory" in out.stderr and out.stderr.count("\n") == 1
     assert sorted(os.listdir(tmp_path)) == ["dir"]
 
@@ -467,19 +452,7 @@ def test_a_read_only_or_full_directory_is_one_line_naming_the_path(fault, tmp_pa
         else:
             subprocess.run(["mount", "-o", "remount,ro", str(mnt)], check=True)
         before = set(os.listdir(mnt))
-        out = subprocess.run(
-            [
-                str(BIN / "chronotick-daemon"),
-                "--shm-path",
-                f"{mnt}/seg",
-                "--allow-root",
-                "--server",
-                "127.0.0.1:9",
-            ],
-            capture_output=True,
-            text=True,
-            timeout=30,
-        )
+        out = start_daemon_at(f"{mnt}/seg")
         assert out.returncode == 1 and out.stderr.count("\n") == 1 and f"{mnt}/seg" in out.stderr, out.stderr
         assert "Traceback" not in out.stderr and set(os.listdir(mnt)) == before
     finally:
