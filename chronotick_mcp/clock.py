@@ -7,7 +7,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-from chronotick_engine import ChronoTickError, NotReadyError, TimeReading
+from chronotick_engine import ChronoTickError, NotReadyError, Source, TimeReading
 from chronotick_engine.embedded import ClockChoice, Served
 from chronotick_engine.protocol.detail import DaemonDetail
 
@@ -74,8 +74,12 @@ def read_now(served: Served, horizon: float = 0.0) -> Now:
             )
         reading = client.get_future_time(horizon) if horizon else client.get_time()
         return Now(served, reading, reading.system_timestamp)
-    except NotReadyError as exc:
-        cause = None if "no estimate yet" in str(exc) else str(exc).split(":")[0]
+    except NotReadyError:
+        snap = client.snapshot()
+        age = (time.monotonic_ns() - snap.last_publish_mono_ns) / 1e9
+        cause = (
+            None if snap.source is Source.NONE else f"the last estimate is void (last update {age:.1f} s ago)"
+        )
         return Now(served, None, time.time() + horizon, unverified_note(served, cause))
     except ChronoTickError as exc:
         if served.embedded is None:
