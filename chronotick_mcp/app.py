@@ -80,7 +80,11 @@ def build_server(
     """Every tool of tools.TOOLS on one FastMCP server; `auth` is a FastMCP auth provider (HTTP).
     `clock` chooses the engine (default: auto, over `shm_path`)."""
     mcp = FastMCP(
-        "chronotick", instructions=tools.INSTRUCTIONS, middleware=[OneLineArgumentErrors()], auth=auth
+        "chronotick",
+        version=tools.package_version(),
+        instructions=tools.INSTRUCTIONS,
+        middleware=[OneLineArgumentErrors()],
+        auth=auth,
     )
     ctx = tools.ToolContext(clock or ClockChoice("auto", shm_path), local_zone_name(local_timezone))
     for spec in tools.TOOLS:

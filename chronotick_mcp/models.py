@@ -10,6 +10,11 @@ from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt, Stric
 from chronotick_engine.client import MAX_FUTURE_SECONDS
 from chronotick_engine.protocol.detail import ServerDetail
 
+# Instants an answer can express: datetime's years 1 to 9999, as Unix seconds.
+MIN_UNIX = -62_135_596_800.0
+MAX_UNIX = 253_402_300_799.0
+MAX_UNCERTAINTY_MS = 1e12  # some 30 years: anything wider says nothing
+
 
 class _Input(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -151,11 +156,17 @@ class Interval(BaseModel):
     corrected_unix and uncertainty_ms. Other fields are ignored, so a whole get_time result fits."""
 
     model_config = ConfigDict(extra="ignore")
-    earliest: float | None = Field(default=None, allow_inf_nan=False, description="Unix seconds")
-    latest: float | None = Field(default=None, allow_inf_nan=False, description="Unix seconds")
-    corrected_unix: float | None = Field(default=None, allow_inf_nan=False, description="Unix seconds")
+    earliest: float | None = Field(
+        default=None, ge=MIN_UNIX, le=MAX_UNIX, allow_inf_nan=False, description="Unix seconds"
+    )
+    latest: float | None = Field(
+        default=None, ge=MIN_UNIX, le=MAX_UNIX, allow_inf_nan=False, description="Unix seconds"
+    )
+    corrected_unix: float | None = Field(
+        default=None, ge=MIN_UNIX, le=MAX_UNIX, allow_inf_nan=False, description="Unix seconds"
+    )
     uncertainty_ms: float | None = Field(
-        default=None, ge=0, allow_inf_nan=False, description="95% half-width"
+        default=None, ge=0, le=MAX_UNCERTAINTY_MS, allow_inf_nan=False, description="95% half-width"
     )
 
     @model_validator(mode="after")

@@ -97,6 +97,7 @@ def build_stdio_server(
     ctx = tools.ToolContext(clock, local_zone_name(local_timezone))
     server = _StrictArgumentsServer(
         "chronotick",
+        version=tools.package_version(),
         instructions=tools.INSTRUCTIONS,
         tools=[_tool(spec, ctx) for spec in tools.TOOLS],
         subscriptions=False,

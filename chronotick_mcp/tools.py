@@ -49,6 +49,18 @@ INSTRUCTIONS = (
     "plain system clock, and note says why). compare_times and time_until decide order and deadlines "
     "from the error bars, and answer 'uncertain' rather than guess."
 )
+
+
+def package_version() -> str:
+    """The installed chronotick's version, reported as the MCP serverInfo version."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("chronotick")
+    except PackageNotFoundError:
+        return "0+unknown"
+
+
 REMOTE_NOTE = (
     " Over HTTP from another host, your own 'now' is later than this reading by the network delay: "
     "call_latency_ms is the server's own share."
@@ -182,6 +194,26 @@ def convert_time(ctx: ToolContext, args: ConvertInput) -> ConvertResult:
         raise ToolFailure(
             f"invalid time {quoted(args.time)}: use 'HH:MM' (24 h) or an ISO-8601 date-time such as 2026-03-08T02:30"
         ) from None
+    try:
+        conversions = _conversions(naive, given, src_tz, dst_tz, args)
+    except (OverflowError, ValueError, OSError):
+        raise ToolFailure(
+            f"{quoted(args.time)} in {args.source_timezone} falls outside the years 1-9999 once converted "
+            f"to {args.target_timezone}: pick a date inside them"
+        ) from None
+    first = conversions[0]
+    return ConvertResult(
+        source=first.source,
+        target=first.target,
+        time_difference=first.time_difference,
+        ambiguous=len(conversions) > 1,
+        alternatives=conversions[1:],
+        today_from=today_from,
+        call_latency_ms=elapsed_ms(start),
+    )
+
+
+def _conversions(naive, given, src_tz, dst_tz, args: ConvertInput) -> list[Conversion]:
     if naive is None:
         assert given is not None
         instants = [given.astimezone(src_tz)]
@@ -202,16 +234,7 @@ def convert_time(ctx: ToolContext, args: ConvertInput) -> ConvertResult:
                 time_difference=hours_difference(source, target),
             )
         )
-    first = conversions[0]
-    return ConvertResult(
-        source=first.source,
-        target=first.target,
-        time_difference=first.time_difference,
-        ambiguous=len(conversions) > 1,
-        alternatives=conversions[1:],
-        today_from=today_from,
-        call_latency_ms=elapsed_ms(start),
-    )
+    return conversions
 
 
 def compare_times(ctx: ToolContext, args: CompareInput) -> CompareResult:
@@ -252,17 +275,31 @@ def compare_times(ctx: ToolContext, args: CompareInput) -> CompareResult:
 
 
 def _target_unix(target: str | int | float) -> float:
+    """Unix seconds from an ISO-8601 date or date-time (UTC unless it says otherwise) or a number of
+    Unix seconds, given as a number or as a string of one. A number past 10^11 is refused: it is
+    milliseconds (get_time's unix_ms) far more often than a date 1,200 years from now."""
+    if isinstance(target, str):
+        text = target.strip()
+        try:
+            target = float(text) if text.lstrip("+-").replace(".", "", 1).isdigit() else target
+        except ValueError:
+            pass
     if isinstance(target, int | float):
         if not math.isfinite(target):
             raise ToolFailure("target must be a finite Unix time")
+        if abs(target) > 1e11:
+            raise ToolFailure(
+                f"target {quoted(target)} looks like milliseconds (get_time's unix_ms): give Unix seconds, "
+                "i.e. divide by 1000, or an ISO-8601 date-time"
+            )
         return float(target)
     try:
         dt = datetime.fromisoformat(target.strip().replace("Z", "+00:00"))
-    except ValueError:
+        return (dt if dt.tzinfo else dt.replace(tzinfo=UTC)).timestamp()
+    except (ValueError, OverflowError):
         raise ToolFailure(
-            f"invalid target {quoted(target)}: use an ISO-8601 date-time or Unix seconds"
+            f"invalid target {quoted(target)}: use an ISO-8601 date or date-time, or Unix seconds"
         ) from None
-    return (dt if dt.tzinfo else dt.replace(tzinfo=UTC)).timestamp()
 
 
 def time_until(ctx: ToolContext, args: TimeUntilInput) -> TimeUntilResult:
