@@ -23,11 +23,19 @@
  * void; the bound grows with the distance from the model's anchor, so a dead daemon widens it.
  *
  * Define CT_DEFAULT_PATH before including to change the default path.
+ *
+ * It needs POSIX.1-2008 (open, mmap, clock_gettime). Include it before any system header, or
+ * compile with -D_POSIX_C_SOURCE=200809L (pkg-config --cflags chronotick gives it): under strict
+ * -std=c11, a system header included first fixes the feature set without POSIX, and this header
+ * can no longer add it. Link with -lm.
  */
 #ifndef CHRONOTICK_H
 #define CHRONOTICK_H
 
 #if !defined(_POSIX_C_SOURCE) || _POSIX_C_SOURCE < 200809L
+#if defined(__STDC_VERSION__) && (defined(_STDIO_H) || defined(_STDLIB_H) || defined(_STRING_H) || defined(_TIME_H))
+#error "chronotick.h: include it before any system header, or compile with -D_POSIX_C_SOURCE=200809L"
+#endif
 #undef _POSIX_C_SOURCE
 #define _POSIX_C_SOURCE 200809L
 #endif
