@@ -303,3 +303,41 @@ def test_install_rule_and_pkg_config_build_a_reader(tmp_path, live_publisher, sh
     )
     assert build.returncode == 0, build.stderr
     assert subprocess.run([str(out), shm_path], capture_output=True).returncode == 0
+
+
+def test_the_readme_snippet_compiles_and_a_wrong_include_order_says_what_to_do(
+    live_publisher, shm_path, tmp_path
+):
+    text = (REPO / "README.md").read_text()
+    block = text.split("```c\n", 1)[1].split("```", 1)[0]
+    includes = [ln for ln in block.splitlines() if ln.startswith("#include")]
+    body = "\n".join(ln for ln in block.splitlines() if not ln.startswith("#include"))
+    src = tmp_path / "readme.c"
+    src.write_text("\n".join(includes) + "\nint main(void) {\n" + body + "\nreturn 0;\n}\n")
+    exe = tmp_path / "readme"
+    r = subprocess.run(
+        [CC, *STRICT, "-I", str(C_DIR), "-o", str(exe), str(src), "-lm"], capture_output=True, text=True
+    )
+    assert r.returncode == 0, r.stderr
+    out = subprocess.run(
+        [str(exe)], env={**os.environ, "CHRONOTICK_SHM_PATH": shm_path}, capture_output=True, text=True
+    )
+    assert "[SYNCHRONIZED]" in out.stdout, out
+    swapped = tmp_path / "swapped.c"
+    swapped.write_text('#include <stdio.h>\n#include "chronotick.h"\nint main(void) { return 0; }\n')
+    r = subprocess.run(
+        [CC, "-std=c11", "-I", str(C_DIR), "-c", "-o", os.devnull, str(swapped)],
+        capture_output=True,
+        text=True,
+    )
+    assert (
+        r.returncode != 0
+        and r.stderr.count("error:") == 1
+        and "include it before any system header" in r.stderr
+    )
+    r = subprocess.run(
+        [CC, "-std=c11", "-D_POSIX_C_SOURCE=200809L", "-I", str(C_DIR), "-c", "-o", os.devnull, str(swapped)],
+        capture_output=True,
+        text=True,
+    )
+    assert r.returncode == 0, r.stderr

@@ -35,10 +35,12 @@
 #if !defined(_POSIX_C_SOURCE) || _POSIX_C_SOURCE < 200809L
 #if defined(__STDC_VERSION__) && (defined(_STDIO_H) || defined(_STDLIB_H) || defined(_STRING_H) || defined(_TIME_H))
 #error "chronotick.h: include it before any system header, or compile with -D_POSIX_C_SOURCE=200809L"
+#define CT__UNUSABLE 1 /* nothing below: one error, not a cascade of unknown POSIX names */
 #endif
 #undef _POSIX_C_SOURCE
 #define _POSIX_C_SOURCE 200809L
 #endif
+#ifndef CT__UNUSABLE
 
 #include <errno.h>
 #include <fcntl.h>
@@ -510,4 +512,5 @@ static inline int ct_now(ct_reader *r, ct_time *out) {
 #ifdef __cplusplus
 }
 #endif
+#endif /* CT__UNUSABLE */
 #endif /* CHRONOTICK_H */
