@@ -63,6 +63,29 @@ class TimeResult(BaseModel):
     call_latency_ms: float
 
 
+class CurrentTimeInput(_Input):
+    timezone: str = Field(
+        description="IANA zone, e.g. 'Europe/Warsaw'; the server's local zone is a good default"
+    )
+
+
+class CurrentTimeResult(BaseModel):
+    """The official time server's get_current_time result, key for key, with the error bar beside it."""
+
+    timezone: str
+    datetime: str = Field(description="ISO-8601 to the second in `timezone`, on the corrected clock")
+    day_of_week: str
+    is_dst: bool
+    utc_offset: str = Field(description="offset of `timezone` at this instant, e.g. '+05:45'")
+    uncertainty_ms: float | None = Field(description="95% half-width, milliseconds; null when UNVERIFIED")
+    earliest: float | None = Field(description="lower end of the 95% interval, Unix seconds")
+    latest: float | None = Field(description="upper end of the 95% interval, Unix seconds")
+    status: str = Field(description="as get_time's: SYNCHRONIZED, ..., or UNVERIFIED (see note)")
+    engine: Literal["daemon", "embedded"]
+    note: str | None = Field(default=None, description="why the reading is UNVERIFIED, in one line")
+    call_latency_ms: float
+
+
 class StatusInput(_Input):
     pass
 

@@ -12,6 +12,7 @@ process (`engine="auto"`, the default), exactly as `chronotick-stdio-server --en
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from claude_agent_sdk import SdkMcpTool, create_sdk_mcp_server, tool
@@ -31,18 +32,15 @@ _ctx: tools.ToolContext | None = None
 
 
 def _context() -> tools.ToolContext:
-    """The tools' context: the one create_chronotick_server() made, else auto over the default path."""
+    """The module-level tools' context: auto over $CHRONOTICK_SHM_PATH (followed when it changes)."""
     global _ctx
     path = default_path()
-    if _ctx is None or (_ctx.clock.segment.shm_path != path and not _configured):
+    if _ctx is None or _ctx.clock.segment.shm_path != path:
         _ctx = tools.ToolContext(ClockChoice("auto", path), local_zone_name())
     return _ctx
 
 
-_configured = False
-
-
-def _sdk_tool(spec: tools.ToolSpec) -> SdkMcpTool[Any]:
+def _sdk_tool(spec: tools.ToolSpec, context: Callable[[], tools.ToolContext] = _context) -> SdkMcpTool[Any]:
     schema = {**_DIALECT, **spec.input.model_json_schema()}
     schema.pop("title", None)
     annotations = ToolAnnotations(
@@ -51,7 +49,7 @@ def _sdk_tool(spec: tools.ToolSpec) -> SdkMcpTool[Any]:
 
     async def handler(args: dict[str, Any]) -> dict[str, Any]:
         try:
-            result = await spec.acall(_context(), args)
+            result = await spec.acall(context(), args)
         except tools.ToolFailure as exc:
             return {"content": [{"type": "text", "text": str(exc)}], "is_error": True}
         return {"content": [{"type": "text", "text": result.model_dump_json()}]}
@@ -62,6 +60,7 @@ def _sdk_tool(spec: tools.ToolSpec) -> SdkMcpTool[Any]:
 ALL_TOOLS: list[SdkMcpTool[Any]] = [_sdk_tool(spec) for spec in tools.TOOLS]
 _BY_NAME = {t.name: t for t in ALL_TOOLS}
 get_time = _BY_NAME["get_time"]
+get_current_time = _BY_NAME["get_current_time"]
 convert_time = _BY_NAME["convert_time"]
 compare_times = _BY_NAME["compare_times"]
 time_until = _BY_NAME["time_until"]
@@ -79,14 +78,17 @@ def create_chronotick_server(
     sync_wait: float = DEFAULT_SYNC_WAIT_S,
     shm_path: str | None = None,
     local_timezone: str | None = None,
+    clock: ClockChoice | None = None,
 ):
     """The ready McpSdkServerConfig for ClaudeAgentOptions(mcp_servers={"chronotick": ...}).
 
     `engine`, `config` and `sync_wait` are chronotick-stdio-server's --engine, --config and
-    --sync-wait (a bad one raises ChronoTickError with a one-line message). An engine that will
-    serve starts now, in the background."""
-    global _ctx, _configured
-    clock = ClockChoice(engine, shm_path or default_path(), config, sync_wait)
-    _ctx, _configured = tools.ToolContext(clock, local_zone_name(local_timezone)), True
+    --sync-wait (a bad one raises ChronoTickError with a one-line message); or pass a `clock`
+    (a ClockChoice) of your own, and close() it when done. An engine that will serve starts now,
+    in the background. The server's tools are its own: other servers and the module-level tools
+    keep theirs."""
+    clock = clock or ClockChoice(engine, shm_path or default_path(), config, sync_wait)
+    ctx = tools.ToolContext(clock, local_zone_name(local_timezone))
     clock.start()
-    return create_sdk_mcp_server(name=name, version=version, tools=ALL_TOOLS)
+    own = [_sdk_tool(spec, lambda: ctx) for spec in tools.TOOLS]
+    return create_sdk_mcp_server(name=name, version=version, tools=own)

@@ -22,12 +22,14 @@ from pydantic import (
 from chronotick_engine.client import MAX_FUTURE_SECONDS
 from chronotick_engine.errors import quoted
 from chronotick_mcp.clock import UNVERIFIED, Now, ToolContext, ToolFailure, elapsed_ms
+from chronotick_mcp.convert import convert_time, zone_or_failure
 from chronotick_mcp.models import (
     CompareInput,
     CompareResult,
-    Conversion,
     ConvertInput,
     ConvertResult,
+    CurrentTimeInput,
+    CurrentTimeResult,
     DaemonStatusResult,
     FutureInput,
     FutureTimeResult,
@@ -36,11 +38,10 @@ from chronotick_mcp.models import (
     TimeResult,
     TimeUntilInput,
     TimeUntilResult,
-    ZonedTime,
     _Input,
 )
 from chronotick_mcp.status import get_daemon_status
-from chronotick_mcp.zones import ZoneError, hours_difference, is_dst, local_instants, utc_offset, zone
+from chronotick_mcp.zones import is_dst, utc_offset
 
 INSTRUCTIONS = (
     "ChronoTick gives the current time with an honest 95% error bar, from the node's ChronoTick daemon or, "
@@ -77,13 +78,6 @@ def one_line(exc: ValidationError) -> str:
 # ---------------------------------------------------------------------------------------- helpers
 
 
-def _zone(name: str):
-    try:
-        return zone(name)
-    except ZoneError as exc:
-        raise ToolFailure(str(exc)) from None
-
-
 def _iso(ts: float, tz) -> str:
     return datetime.fromtimestamp(ts, tz or UTC).isoformat(timespec="microseconds")
 
@@ -94,7 +88,7 @@ def _iso(ts: float, tz) -> str:
 def get_time(ctx: ToolContext, args: GetTimeInput) -> TimeResult:
     start = time.perf_counter()
     name = ctx.local_zone if args.timezone is None else args.timezone
-    tz = _zone(name)
+    tz = zone_or_failure(name)
     now = ctx.now()
     r = now.reading
     shown = now.system_unix if r is None else r.corrected_timestamp
@@ -124,6 +118,27 @@ def get_time(ctx: ToolContext, args: GetTimeInput) -> TimeResult:
     )
 
 
+def get_current_time(ctx: ToolContext, args: CurrentTimeInput) -> CurrentTimeResult:
+    """The official server's tool, to the second, on the corrected clock: a drop-in for it."""
+    start = time.perf_counter()
+    t = get_time(ctx, GetTimeInput(timezone=args.timezone))
+    local = datetime.fromtimestamp(t.corrected_unix, zone_or_failure(t.timezone))
+    return CurrentTimeResult(
+        timezone=t.timezone,
+        datetime=local.replace(microsecond=0).isoformat(timespec="seconds"),
+        day_of_week=local.strftime("%A"),
+        is_dst=is_dst(local),
+        utc_offset=utc_offset(local),
+        uncertainty_ms=t.uncertainty_ms,
+        earliest=t.earliest,
+        latest=t.latest,
+        status=t.status,
+        engine=t.engine,
+        note=t.note,
+        call_latency_ms=elapsed_ms(start),
+    )
+
+
 def _required(now: Now) -> Now:
     if now.reading is None:
         raise ToolFailure(f"no error bar to project: {now.note}; get_time still gives the time")
@@ -147,94 +162,6 @@ def get_time_with_future_uncertainty(ctx: ToolContext, args: FutureInput) -> Fut
         status=now.status,
         call_latency_ms=elapsed_ms(start),
     )
-
-
-def _zoned(dt: datetime, name: str) -> ZonedTime:
-    spec = "seconds" if dt.microsecond == 0 else "microseconds"
-    return ZonedTime(
-        timezone=name,
-        datetime=dt.isoformat(timespec=spec),
-        day_of_week=dt.strftime("%A"),
-        is_dst=is_dst(dt),
-        utc_offset=utc_offset(dt),
-    )
-
-
-def _today(ctx: ToolContext, tz) -> tuple[datetime, str]:
-    try:
-        now = ctx.now()
-    except ToolFailure:
-        return datetime.now(tz), "system clock (the ChronoTick daemon is not available)"
-    if now.reading is None:
-        return datetime.fromtimestamp(
-            now.system_unix, tz
-        ), "system clock (unverified: no synchronised estimate)"
-    return datetime.fromtimestamp(now.reading.corrected_timestamp, tz), "corrected clock"
-
-
-def convert_time(ctx: ToolContext, args: ConvertInput) -> ConvertResult:
-    start = time.perf_counter()
-    src_tz, dst_tz = _zone(args.source_timezone), _zone(args.target_timezone)
-    text = args.time.strip()
-    today_from = "not needed: the time carries its date"
-    try:
-        if len(text) == 5 and text[2] == ":":
-            hm = datetime.strptime(text, "%H:%M")
-            today, today_from = _today(ctx, src_tz)
-            naive: datetime | None = today.replace(
-                tzinfo=None, hour=hm.hour, minute=hm.minute, second=0, microsecond=0
-            )
-            given = None
-        else:
-            if "T" not in text and " " not in text:
-                raise ValueError
-            given = datetime.fromisoformat(text.replace("Z", "+00:00"))
-            naive = given if given.tzinfo is None else None
-    except ValueError:
-        raise ToolFailure(
-            f"invalid time {quoted(args.time)}: use 'HH:MM' (24 h) or an ISO-8601 date-time such as 2026-03-08T02:30"
-        ) from None
-    try:
-        conversions = _conversions(naive, given, src_tz, dst_tz, args)
-    except (OverflowError, ValueError, OSError):
-        raise ToolFailure(
-            f"{quoted(args.time)} in {args.source_timezone} falls outside the years 1-9999 once converted "
-            f"to {args.target_timezone}: pick a date inside them"
-        ) from None
-    first = conversions[0]
-    return ConvertResult(
-        source=first.source,
-        target=first.target,
-        time_difference=first.time_difference,
-        ambiguous=len(conversions) > 1,
-        alternatives=conversions[1:],
-        today_from=today_from,
-        call_latency_ms=elapsed_ms(start),
-    )
-
-
-def _conversions(naive, given, src_tz, dst_tz, args: ConvertInput) -> list[Conversion]:
-    if naive is None:
-        assert given is not None
-        instants = [given.astimezone(src_tz)]
-    else:
-        instants = local_instants(naive, src_tz)
-        if not instants:
-            raise ToolFailure(
-                f"{naive.isoformat(timespec='minutes')} does not exist in {args.source_timezone}: "
-                "the clocks skip it (a DST change); pick a time outside the gap"
-            )
-    conversions = []
-    for source in instants:
-        target = source.astimezone(dst_tz)
-        conversions.append(
-            Conversion(
-                source=_zoned(source, args.source_timezone),
-                target=_zoned(target, args.target_timezone),
-                time_difference=hours_difference(source, target),
-            )
-        )
-    return conversions
 
 
 def compare_times(ctx: ToolContext, args: CompareInput) -> CompareResult:
@@ -379,6 +306,18 @@ TOOLS: tuple[ToolSpec, ...] = (
         GetTimeInput,
         TimeResult,
         get_time,
+        waits=True,
+    ),
+    ToolSpec(
+        "get_current_time",
+        "Get current time",
+        "Current time in a specific timezone, exactly as the official time server's get_current_time "
+        "(timezone, datetime to the second, day_of_week, is_dst), read from the corrected clock, with "
+        "the 95% error bar beside it (earliest, latest, uncertainty_ms, status). Use get_time for "
+        "microseconds, Unix time and the full detail." + REMOTE_NOTE,
+        CurrentTimeInput,
+        CurrentTimeResult,
+        get_current_time,
         waits=True,
     ),
     ToolSpec(

@@ -235,15 +235,15 @@ async def test_sdk_instance_without_a_daemon(shm_path, nts_config):
 
     from chronotick_mcp import sdk
 
-    server = sdk.create_chronotick_server(config=str(nts_config), shm_path=shm_path)
+    clock = ClockChoice("auto", shm_path, str(nts_config))
+    server = sdk.create_chronotick_server(clock=clock)
     try:
         async with McpClient(server["instance"]) as session:
             r = await session.call_tool("get_time", {})
             body = json.loads(r.content[0].text)
             assert body["status"] == "SYNCHRONIZED" and body["engine"] == "embedded", body
     finally:
-        sdk._ctx.clock.close()
-        sdk._ctx, sdk._configured = None, False
+        clock.close()
 
 
 def test_python_client_embedded_form(nts_config):

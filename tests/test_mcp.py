@@ -15,9 +15,11 @@ from chronotick_engine.embedded import ClockChoice
 from chronotick_engine.protocol import Publisher
 from chronotick_mcp.app import build_server
 
-# MCP v2 (issue 15) adds convert_time, compare_times and time_until to the first three.
+# MCP v2 (issue 15) adds convert_time, compare_times and time_until to the first three; the
+# official server's get_current_time came with the embedded engine's round.
 ALL_TOOLS = {
     "get_time",
+    "get_current_time",
     "convert_time",
     "compare_times",
     "time_until",

@@ -40,6 +40,7 @@ async def run(prompt: str) -> None:
             "mcp__chronotick__get_time",
             "mcp__chronotick__get_daemon_status",
             "mcp__chronotick__get_time_with_future_uncertainty",
+            "mcp__chronotick__get_current_time",
         ],
     )
     async with ClaudeSDKClient(options=options) as client:
