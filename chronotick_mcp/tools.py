@@ -87,8 +87,7 @@ def _iso(ts: float, tz) -> str:
 
 def get_time(ctx: ToolContext, args: GetTimeInput) -> TimeResult:
     start = time.perf_counter()
-    name = ctx.local_zone if args.timezone is None else args.timezone
-    tz = zone_or_failure(name)
+    tz, name = zone_or_failure(ctx.local_zone if args.timezone is None else args.timezone, ctx.local_zone)
     now = ctx.now()
     r = now.reading
     shown = now.system_unix if r is None else r.corrected_timestamp
@@ -122,7 +121,7 @@ def get_current_time(ctx: ToolContext, args: CurrentTimeInput) -> CurrentTimeRes
     """The official server's tool, to the second, on the corrected clock: a drop-in for it."""
     start = time.perf_counter()
     t = get_time(ctx, GetTimeInput(timezone=args.timezone))
-    local = datetime.fromtimestamp(t.corrected_unix, zone_or_failure(t.timezone))
+    local = datetime.fromtimestamp(t.corrected_unix, zone_or_failure(t.timezone, ctx.local_zone)[0])
     return CurrentTimeResult(
         timezone=t.timezone,
         datetime=local.replace(microsecond=0).isoformat(timespec="seconds"),

@@ -39,6 +39,67 @@ def zone(name: str) -> ZoneInfo:
     return found
 
 
+UTC_ALIASES = {"utc", "z", "gmt", "zulu", "etc/utc", "universal"}
+
+
+@cache
+def _known_zones() -> dict[str, str]:
+    """Every IANA key by its lower-case spelling (read once: available_timezones() costs ~100 ms, so
+    only a name that is not already an exact key comes here)."""
+    from zoneinfo import available_timezones
+
+    return {name.lower(): name for name in available_timezones()}
+
+
+@cache
+def _windows_zones() -> dict[str, str]:
+    """Windows zone names ('Pacific Standard Time') to IANA keys, by lower-case name: CLDR's table,
+    as tzlocal ships it."""
+    try:
+        from tzlocal.windows_tz import win_tz
+    except ImportError:
+        return {}
+    return {name.lower(): iana for name, iana in win_tz.items()}
+
+
+@cache
+def _spellings() -> dict[str, str]:
+    """Every name resolve() knows, by lower-case spelling, to the spelling a suggestion shows."""
+    try:
+        from tzlocal.windows_tz import win_tz
+    except ImportError:
+        win_tz = {}
+    return {**{n.lower(): n for n in win_tz}, **_known_zones()}
+
+
+def resolve(name: str, local: str) -> tuple[ZoneInfo, str]:
+    """(zone, its IANA key) for what an agent sends: an exact IANA key; the same in another case
+    ('europe/paris'); 'UTC', 'utc' or 'Z'; 'local' (the server's zone); or a Windows zone name
+    ('Pacific Standard Time'). Anything else is a ZoneError naming the three closest names."""
+    if not isinstance(name, str):
+        raise ZoneError(f"unknown time zone {quoted(name)}")
+    try:
+        return zone(name), name
+    except ZoneError:
+        pass
+    key = name.strip().lower()
+    if key in UTC_ALIASES:
+        found: str | None = "UTC"
+    elif key == "local":
+        found = local
+    else:
+        found = _known_zones().get(key) or _windows_zones().get(key)
+    if found:
+        return zone(found), found
+    import difflib
+
+    close = difflib.get_close_matches(key[:80], list(_spellings()), n=3, cutoff=0.6)
+    hint = f"; did you mean {', '.join(repr(_spellings()[c]) for c in close)}?" if close else ""
+    raise ZoneError(
+        f"unknown time zone {quoted(name)}: use an IANA name such as 'UTC' or 'America/New_York'{hint}"
+    )
+
+
 def _exact_file(name: str) -> bool:
     """Whether some tz directory holds a regular file spelt exactly `name` (case included)."""
     if name == "UTC":

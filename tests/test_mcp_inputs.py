@@ -63,3 +63,42 @@ async def test_inputs_over_stdio(live_publisher, shm_path, tmp_path):
             assert r.structured_content["target_unix"] > 1.7e9
     errlog.seek(0)
     assert "Traceback" not in errlog.read()
+
+
+FORGIVEN_ZONES = [
+    ("europe/paris", "Europe/Paris"),
+    ("utc", "UTC"),
+    ("Z", "UTC"),
+    ("local", "Asia/Kolkata"),
+    ("Pacific Standard Time", "America/Los_Angeles"),
+    ("W. Europe Standard Time", "Europe/Berlin"),
+]
+
+
+async def test_zone_names_agents_send_are_understood_never_guessed(live_publisher, shm_path):
+    from mcp import ClientSession, StdioServerParameters
+    from mcp.client.stdio import stdio_client
+
+    params = StdioServerParameters(
+        command=str(BIN / "chronotick-stdio-server"),
+        args=["--shm-path", shm_path, "--local-timezone", "Asia/Kolkata"],
+        env={**os.environ},
+    )
+    async with stdio_client(params) as (read, write), ClientSession(read, write) as session:
+        await session.initialize()
+        for given, iana in FORGIVEN_ZONES:
+            for tool in ("get_time", "get_current_time"):
+                r = await session.call_tool(tool, {"timezone": given})
+                assert not r.is_error and r.structured_content["timezone"] == iana, (given, r.content)
+        r = await session.call_tool("get_time", {"timezone": "Amerca/New_Yrok"})
+        assert r.is_error and "did you mean 'America/New_York'" in r.content[0].text, r.content
+        for hm, clock in (
+            ("9:05", "T09:05:00"),
+            ("12:00:30", "T12:00:30"),
+            ("2026-06-01", "2026-06-01T00:00:00"),
+        ):
+            args = {"source_timezone": "utc", "time": hm, "target_timezone": "Pacific Standard Time"}
+            r = await session.call_tool("convert_time", args)
+            assert not r.is_error, (hm, r.content)
+            out = r.structured_content
+            assert clock in out["source"]["datetime"] and out["target"]["timezone"] == "America/Los_Angeles"
