@@ -49,6 +49,7 @@ PEER_CONVERT = (
 )
 OUR_CALLS = {
     "get_time": GET_TIME,
+    "get_current_time": PEER_GET_TIME,
     "convert_time": PEER_CONVERT,
     "compare_times": (
         "compare_times",
