@@ -161,9 +161,13 @@ def main() -> None:
             args = dict.fromkeys(spec.input.model_fields, text)
         if not isinstance(args, dict):
             args = {"value": args}
-        return spec.call(ToolContext(no_daemon, "UTC"), args)
+        result = spec.call(ToolContext(no_daemon, "UTC"), args)
+        # The result must fit its own output schema: finite numbers (JSON has no NaN or inf, which
+        # a client would receive as null) and every field of the result model.
+        spec.result.model_validate_json(json.dumps(result.model_dump(mode="json"), allow_nan=False))
+        return result
 
-    from chronotick_mcp.tools import ToolFailure
+    from chronotick_mcp.tools import TOOLS, ToolFailure
 
     for name, fn, expected, seed, count in (
         ("ntp_reply_parser", ntp, Rejected, ntp_reply_seed(cookie, t1), n),
@@ -175,7 +179,8 @@ def main() -> None:
             "mcp_tool_arguments",
             mcp_args,
             ToolFailure,
-            b'\x01{"source_timezone": "Europe/Berlin", "time": "12:00", "target_timezone": "UTC"}',
+            bytes([[t.name for t in TOOLS].index("convert_time")])
+            + b'{"source_timezone": "Europe/Berlin", "time": "12:00", "target_timezone": "UTC"}',
             n,
         ),
     ):
