@@ -120,8 +120,10 @@ def main(argv: list[str] | None = None) -> int:
     setup_logging(args.log_level)
     quiet_disconnects()
     import fastmcp
+    from starlette.middleware import Middleware
 
     from chronotick_mcp import http_sessions
+    from chronotick_mcp.http_auth import ExplainUnauthorized
 
     http_sessions.install(args.max_sessions)
     fastmcp.settings.http_session_idle_timeout = args.session_idle_timeout
@@ -137,6 +139,7 @@ def main(argv: list[str] | None = None) -> int:
             allowed_hosts=args.allowed_host,
             allowed_origins=args.allowed_origin,
             log_level=args.log_level.lower(),
+            middleware=[Middleware(ExplainUnauthorized)],
         )
     except KeyboardInterrupt:
         pass

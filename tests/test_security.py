@@ -487,3 +487,26 @@ def test_failing_calls_and_dropped_clients_leave_the_log_quiet(shm_path):
                 )
         time.sleep(0.5)
     assert server.proc.stderr.read() == ""
+
+
+def test_a_missing_token_gets_a_401_that_says_how_to_give_it(shm_path, tmp_path):
+    import httpx2 as httpx
+
+    token = tmp_path / "token"
+    token.write_text("s3cret-" + os.urandom(6).hex() + "\n")
+    with http_server(shm_path, "--token-file", str(token)) as url:
+        missing = httpx.post(url, json=INIT, headers=JSON_HEADERS, timeout=10)
+        wrong = httpx.post(
+            url, json=INIT, headers={**JSON_HEADERS, "authorization": "Bearer nope"}, timeout=10
+        )
+        right = httpx.post(
+            url,
+            json=INIT,
+            headers={**JSON_HEADERS, "authorization": f"Bearer {token.read_text().strip()}"},
+            timeout=10,
+        )
+    assert missing.status_code == 401 and missing.headers["content-type"] == "application/json"
+    assert "needs a bearer token" in missing.json()["error_description"]
+    assert '--header "Authorization: Bearer <token>"' in missing.json()["error_description"]
+    assert wrong.status_code == 401 and wrong.json()["error"] == "invalid_token"
+    assert right.status_code == 200
