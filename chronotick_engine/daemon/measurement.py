@@ -193,8 +193,13 @@ class Measurer:
 
     def _log_reach(self, states: list[ServerState], before: list[bool], good: list[Exchange]) -> None:
         if self.rounds == 1 and not good:
-            why = "; ".join(f"{s.name}: {s.last_error or 'no answer'}" for s in states)
-            log.warning("no server answered the first round: %s", why)
+            log.warning("no server answered the first round:")
+            for s in states:
+                log.warning("  %s: %s", s.name, s.last_error or "no answer")
+            log.warning(
+                "offline or firewalled? `make demo` runs against a local chronyd; --server HOST[:PORT] "
+                "measures a plain NTP server you can reach; NTS needs outbound TCP 4460"
+            )
             return
         for state, was in zip(states, before, strict=True):
             if state.reachable and not was:

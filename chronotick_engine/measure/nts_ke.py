@@ -140,7 +140,7 @@ def key_exchange(host: str, port: int, ca_file: str | None, timeout: float) -> K
     except TimeoutError:
         raise KeError(f"no TCP connection to {host}:{port} within {timeout:g} s") from None
     except OSError as exc:
-        raise KeError(f"cannot connect to {host}:{port}: {exc.strerror or exc}") from None
+        raise KeError(f"cannot connect: {exc.strerror or exc}") from None
     with sock:
         # Without it, Nagle holds the request behind the handshake's last flight until the
         # server's delayed ACK: 40 ms against chronyd for nothing.
