@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import dataclasses
+import glob
 import os
 import shutil
 import sys
@@ -35,7 +36,8 @@ TRACES = REPO.parent / "shared" / "traces"
 def shm_path():
     path = f"/dev/shm/chronotick_test_{uuid.uuid4().hex[:10]}"
     yield path
-    for p in (path, lock_path(path), detail_path(path)):
+    # The segment, its lock and sidecar, and whatever a test planted beside them (tests/test_security)
+    for p in {path, lock_path(path), detail_path(path), *glob.glob(glob.escape(path) + "*")}:
         try:
             os.unlink(p)
         except FileNotFoundError:
