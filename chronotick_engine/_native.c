@@ -20,7 +20,7 @@ typedef struct {
     PyObject *fallback_time;    /* the pure-Python get_time, bound to the client */
 } Reader;
 
-static PyObject *status_names[5];
+static PyObject *status_names[6];
 static PyObject *source_names[4];
 
 static int reader_traverse(Reader *self, visitproc visit, void *arg) {
@@ -179,9 +179,9 @@ static struct PyModuleDef native_module = {
 };
 
 PyMODINIT_FUNC PyInit__native(void) {
-    static const char *statuses[5] = {"UNKNOWN", "WARMING_UP", "SYNCHRONIZED", "FREE_RUNNING", "DISRUPTED"};
+    static const char *statuses[6] = {"UNKNOWN", "WARMING_UP", "SYNCHRONIZED", "FREE_RUNNING", "DISRUPTED", "STOPPED"};
     static const char *sources[4] = {"none", "ntp", "classical", "fused"};
-    for (int i = 0; i < 5; i++)
+    for (int i = 0; i < 6; i++)
         if (!(status_names[i] = PyUnicode_InternFromString(statuses[i]))) return NULL;
     for (int i = 0; i < 4; i++)
         if (!(source_names[i] = PyUnicode_InternFromString(sources[i]))) return NULL;

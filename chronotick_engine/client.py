@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict
 from chronotick_engine.errors import NotReadyError, SegmentError
 from chronotick_engine.extrapolation import halfwidth_coefficients
 from chronotick_engine.protocol.codec import Snapshot, Source, Status
-from chronotick_engine.protocol.detail import DaemonDetail
+from chronotick_engine.protocol.detail import DaemonDetail, without_schedule
 from chronotick_engine.protocol.paths import default_path
 from chronotick_engine.protocol.reader import SegmentReader
 
@@ -47,10 +47,13 @@ def freshness_grace_s(publish_rate_hz: float) -> float:
 
 def effective_status(snap: Snapshot, mono_ns: int) -> Status:
     """The status a client may report: decided from freshness, never taken on trust."""
-    if snap.source is Source.NONE or mono_ns > snap.void_after_mono_ns:
-        return Status.UNKNOWN
     fresh = (mono_ns - snap.last_publish_mono_ns) <= freshness_grace_s(snap.publish_rate_hz) * 1e9
-    if fresh and not snap.stopped:
+    live = fresh and not snap.stopped
+    if snap.source is Source.NONE:
+        return Status.UNKNOWN if live else Status.STOPPED
+    if mono_ns > snap.void_after_mono_ns:
+        return Status.UNKNOWN
+    if live:
         return snap.status
     if snap.status is Status.SYNCHRONIZED or snap.status is Status.FREE_RUNNING:
         return Status.FREE_RUNNING
@@ -205,10 +208,7 @@ class ChronoTickClient:
     def _usable(self, mono_ns: int) -> Snapshot:
         snap = self._refresh(mono_ns)
         if snap.source is Source.NONE:
-            raise NotReadyError(
-                f"the daemon at {self.shm_path} has no estimate yet (status {snap.status.name}); "
-                "call wait_for_sync() or retry shortly"
-            )
+            raise NotReadyError(self._no_estimate_text(snap, mono_ns))
         if mono_ns > snap.void_after_mono_ns:
             age = (mono_ns - snap.last_publish_mono_ns) / 1e9
             raise NotReadyError(
@@ -216,6 +216,23 @@ class ChronoTickClient:
                 "restart chronotick-daemon or check its NTP servers"
             )
         return snap
+
+    def _no_estimate_text(self, snap: Snapshot, mono_ns: int) -> str:
+        """Why there is no time, and what to do: the first failing server's reason when the
+        sidecar names one, and never advice to wait for a daemon that is not running."""
+        detail = self.get_daemon_detail()
+        failing = next((s for s in detail.servers if s.last_error), None) if detail else None
+        reason = f"; {failing.server}: {failing.last_error}" if failing is not None else ""
+        if effective_status(snap, mono_ns) is Status.STOPPED:
+            reason = without_schedule(reason)
+            return (
+                f"the daemon at {self.shm_path} stopped before its first estimate (STOPPED, never "
+                f"synchronised){reason}; start chronotick-daemon again once its servers answer"
+            )
+        return (
+            f"the daemon at {self.shm_path} has no estimate yet (status {snap.status.name}){reason}; "
+            "`chronotick-client status` (or the MCP tool get_daemon_status) shows each server's state"
+        )
 
     def snapshot(self) -> Snapshot:
         """The raw validated segment contents (for status displays)."""

@@ -98,7 +98,10 @@ class ModelsInfo(BaseModel):
 
 
 class DaemonStatusResult(BaseModel):
-    status: str
+    status: str = Field(
+        description="SYNCHRONIZED, FREE_RUNNING, WARMING_UP, DISRUPTED, UNKNOWN, or STOPPED: the daemon "
+        "stopped before its first estimate and will not get one until it is started again"
+    )
     engine: Literal["daemon", "embedded"] = Field(
         description="daemon: a ChronoTick daemon's segment serves; embedded: the engine inside this server"
     )

@@ -7,7 +7,7 @@ import time
 
 from chronotick_engine import ChronoTickError
 from chronotick_engine.embedded import Served
-from chronotick_engine.protocol.detail import DaemonDetail
+from chronotick_engine.protocol.detail import DaemonDetail, without_schedule
 from chronotick_mcp.clock import ToolContext, ToolFailure, elapsed_ms, why_unsynchronised
 from chronotick_mcp.models import DaemonStatusResult, ModelsInfo, StatusInput
 
@@ -56,12 +56,16 @@ def get_daemon_status(ctx: ToolContext, args: StatusInput) -> DaemonStatusResult
     else:
         model_text = f"classical model only (TimesFM unavailable: {models.error})"
     cause = "" if info.status == "SYNCHRONIZED" else f" ({why_unsynchronised(served, detail)})"
+    # A stopped daemon publishes nothing and schedules nothing: say neither.
+    rate = f"publishing at {info.publish_rate_hz:.0f} Hz, " if info.running else ""
     summary = (
         f"{info.status}: {_engine_text(served, info.running)}, "
         f"{info.measurement_count} NTP samples, last "
-        f"{'never' if since is None else f'{since:.0f} s ago'}, publishing at {info.publish_rate_hz:.0f} Hz, "
+        f"{'never' if since is None else f'{since:.0f} s ago'}, {rate}"
         f"{model_text}{_nts_text(detail)}{cause}"
     )
+    if not info.running:
+        summary = without_schedule(summary)
     return DaemonStatusResult(
         status=info.status,
         engine=served.engine,

@@ -15,7 +15,8 @@ from conftest import require_native, synced_snapshot
 
 from chronotick_engine import ChronoTickClient, NotReadyError, SegmentError, Status
 from chronotick_engine.client import PURE_PYTHON_ENV, freshness_grace_s
-from chronotick_engine.protocol import Publisher, Source, lock_path
+from chronotick_engine.protocol import Publisher, Source, decode, encode, lock_path
+from chronotick_engine.protocol.codec import Flag, empty_snapshot
 
 
 @pytest.fixture(autouse=True, params=["native", "pure"])
@@ -219,3 +220,29 @@ def test_stopped_daemon_is_not_synchronized(shm_path):
         c = ChronoTickClient(shm_path)
         assert c.get_time().status == "FREE_RUNNING"
         assert c.get_daemon_info()["stopped"] is True
+
+
+@pytest.mark.parametrize("how", ["stopped flag", "heartbeat gone"])
+def test_a_daemon_gone_before_its_first_estimate_is_stopped_not_warming_up(shm_path, how):
+    m, r = time.monotonic_ns(), time.time_ns()
+    image = dataclasses.replace(empty_snapshot(0, m, r), status=Status.WARMING_UP)
+    if how == "stopped flag":
+        image = dataclasses.replace(image, flags=Flag.STOPPED)
+    else:
+        image = dataclasses.replace(image, last_publish_mono_ns=m - 10 * 10**9)
+    with Publisher(shm_path) as pub:
+        pub.publish(image)
+        c = ChronoTickClient(shm_path)
+        assert c.status() is Status.STOPPED and c.get_daemon_info().status == "STOPPED"
+        with pytest.raises(NotReadyError, match="stopped before its first estimate") as err:
+            c.now_ns()
+        assert "retry" not in str(err.value) and "wait_for_sync" not in str(err.value)
+        pub.publish(dataclasses.replace(image, flags=Flag(0), last_publish_mono_ns=time.monotonic_ns()))
+        assert c.status() is Status.UNKNOWN  # live and warming up: not stopped
+
+
+def test_stopped_is_never_read_from_a_segment():
+    """STOPPED is a reader's conclusion: an image that claims it, checksum and all, is corrupt."""
+    image = encode(dataclasses.replace(synced_snapshot(), status=Status.STOPPED), seq=2)
+    with pytest.raises(SegmentError, match="out-of-range"):
+        decode(image)

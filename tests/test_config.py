@@ -2,15 +2,27 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
+import typing
 
 import pytest
 import yaml
 from conftest import BIN
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from pydantic import BaseModel
 
-from chronotick_engine.config import ConfigError, config_yaml, load_config, parse_config, parse_server
+from chronotick_engine.config import (
+    ChronoTickConfig,
+    ConfigError,
+    NtpSection,
+    NtpServer,
+    config_yaml,
+    load_config,
+    parse_config,
+    parse_server,
+)
 
 
 def run_daemon(*args: str, timeout: float = 30) -> subprocess.CompletedProcess:
@@ -138,6 +150,45 @@ def test_cli_print_default_config():
     out = run_daemon("--print-default-config")
     assert out.returncode == 0 and "normal_operation" in out.stdout
     assert yaml.safe_load(out.stdout)["clock_measurement"]["ntp"]["servers"]
+
+
+def _schema_paths(model: type[BaseModel], prefix: str = "") -> list[str]:
+    """Every key the schema accepts, dotted; a server list's keys as `servers[0].key`."""
+    out = []
+    for name, field in model.model_fields.items():
+        out.append(prefix + name)
+        for sub in (field.annotation, *typing.get_args(field.annotation)):
+            if isinstance(sub, type) and issubclass(sub, BaseModel):
+                out += _schema_paths(sub, f"{prefix}{name}.")
+    if model is NtpSection:
+        out += _schema_paths(NtpServer, f"{prefix}servers[0].")
+    return out
+
+
+def _lookup(data: object, path: str) -> object:
+    for part in path.replace("[0]", ".0").split("."):
+        data = data[int(part)] if part.isdigit() else data[part]  # type: ignore[index]
+    return data
+
+
+def test_print_default_config_shows_every_key_with_a_comment():
+    text = run_daemon("--print-default-config").stdout
+    data = yaml.safe_load(text)
+    missing = []
+    for path in _schema_paths(ChronoTickConfig):
+        try:
+            _lookup(data, path)
+        except (KeyError, IndexError, TypeError):
+            missing.append(path)
+    assert not missing, f"--print-default-config leaves out {missing}"
+    lines = text.splitlines()
+    for i, line in enumerate(lines):
+        key = re.match(r"^\s*(?:- )?(\w+):\s*(\S.*)?$", line)
+        if key is None or key.group(2) is None or key.group(2).startswith("#"):
+            continue  # a section heading, or a comment
+        commented = "#" in key.group(2) or lines[i - 1].lstrip().startswith("#")
+        assert commented, f"no comment on {line.strip()!r}"
+    assert load_config(None) == parse_config(data)
 
 
 @pytest.mark.parametrize(

@@ -9,7 +9,7 @@ import subprocess
 import time
 
 import pytest
-from conftest import BIN
+from conftest import BIN, REPO
 from faultproxy import FaultProxy
 
 from chronotick_engine import ChronoTickClient
@@ -129,3 +129,74 @@ def test_outage_goes_free_running_and_recovers_without_restart(chrony, daemon_fa
         print(f"recovered {time.monotonic() - t0:.2f} s after the outage ended")
     finally:
         proxy.stop()
+
+
+def test_a_daemon_stopped_before_its_first_estimate_reads_stopped_everywhere(
+    daemon_factory, shm_path, tmp_path
+):
+    """CLI, Python, C and MCP all say STOPPED (never synchronised) and name the server's failure;
+    none says to retry, and the CLI shows no publish rate or key-exchange schedule."""
+    import asyncio
+    import os
+    import shutil
+
+    from mcp import ClientSession, StdioServerParameters
+    from mcp.client.stdio import stdio_client
+
+    from chronotick_engine import NotReadyError, Status
+    from chronotick_engine.protocol.paths import detail_path
+    from chronotick_engine.testing.localntp import free_tcp_port
+
+    d = daemon_factory([{"host": "127.0.0.1", "nts": True, "nts_ke_port": free_tcp_port()}])
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        servers = d.status_file().get("servers", []) if os.path.exists(detail_path(shm_path)) else []
+        if servers and "next key exchange" in (servers[0]["last_error"] or ""):
+            break  # the NTS-KE retry schedule, which a stopped daemon must not show
+        time.sleep(0.2)
+    assert "next key exchange" in d.status_file()["servers"][0]["last_error"]
+    assert d.stop(signal.SIGTERM) == 0
+
+    client = ChronoTickClient(shm_path)
+    assert client.status() is Status.STOPPED
+    with pytest.raises(NotReadyError) as err:
+        client.get_time()
+    text = str(err.value)
+    assert "STOPPED" in text and "Connection refused" in text, text
+    assert "retry" not in text and "next key exchange" not in text and "wait_for_sync" not in text
+
+    cli = BIN / "chronotick-client"
+    status = subprocess.run(
+        [str(cli), "status", "--shm-path", shm_path], capture_output=True, text=True, timeout=30
+    )
+    assert status.returncode == 1 and "STOPPED" in status.stdout, status
+    assert "publish rate" not in status.stdout and "next key exchange" not in status.stdout, status.stdout
+    read = subprocess.run(
+        [str(cli), "read", "--shm-path", shm_path], capture_output=True, text=True, timeout=30
+    )
+    assert read.returncode == 1 and read.stderr.count("\n") == 1 and "STOPPED" in read.stderr, read
+
+    cc = shutil.which("cc")
+    if cc is not None:
+        example = tmp_path / "example"
+        subprocess.run(
+            [cc, "-std=c11", "-O2", "-o", str(example), str(REPO / "clients/c/example.c"), "-lm"], check=True
+        )
+        c = subprocess.run([str(example), shm_path], capture_output=True, text=True, timeout=30)
+        assert c.returncode == 1 and "STOPPED" in c.stderr and "retry" not in c.stderr, c
+
+    async def mcp_status() -> dict:
+        params = StdioServerParameters(
+            command=str(BIN / "chronotick-stdio-server"),
+            args=["--shm-path", shm_path, "--engine", "daemon"],
+            env={**os.environ},
+        )
+        async with stdio_client(params) as (r, w), ClientSession(r, w) as session:
+            await session.initialize()
+            result = await session.call_tool("get_daemon_status", {})
+            assert not result.is_error, result.content
+            return result.structured_content
+
+    out = asyncio.run(mcp_status())
+    assert out["status"] == "STOPPED" and "Connection refused" in out["summary"], out
+    assert "next key exchange" not in out["summary"], out["summary"]

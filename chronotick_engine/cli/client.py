@@ -17,7 +17,7 @@ from chronotick_engine.cli.common import EXIT_OK, EXIT_USAGE, Parser, run_entry
 from chronotick_engine.client import ChronoTickClient, DaemonInfo, TimeReading
 from chronotick_engine.errors import ChronoTickError
 from chronotick_engine.protocol.codec import Status
-from chronotick_engine.protocol.detail import DaemonDetail
+from chronotick_engine.protocol.detail import DaemonDetail, without_schedule
 from chronotick_engine.protocol.paths import DEFAULT_PATH, default_path
 
 EXIT_NOT_READY = 1  # the daemon is absent or not SYNCHRONIZED
@@ -77,16 +77,19 @@ def _status_table(info: DaemonInfo, reading: TimeReading | None, detail: DaemonD
         ("models ready", "yes" if info.models_ready else "no"),
         ("measurements", str(info.measurement_count)),
         ("since NTP", "never" if since is None else f"{since:.1f} s"),
-        ("publish rate", f"{info.publish_rate_hz:.1f} Hz"),
-        ("update latency", f"{info.average_latency_ms:.3f} ms"),
         ("segment", info.shm_path),
     ]
+    if info.running:  # a stopped daemon publishes nothing: no rate, no latency, no schedule
+        rows[-1:-1] = [
+            ("publish rate", f"{info.publish_rate_hz:.1f} Hz"),
+            ("update latency", f"{info.average_latency_ms:.3f} ms"),
+        ]
     if reading is not None:
         rows.insert(1, ("uncertainty", f"±{reading.uncertainty_seconds * 1e3:.3f} ms"))
         rows.insert(2, ("offset", f"{reading.offset_correction * 1e3:+.3f} ms"))
     if detail is not None:
         jitter = detail.publish.period_error_p99_ms
-        if jitter is not None:
+        if jitter is not None and info.running:
             rows.append(("publish jitter p99", f"{jitter:.3f} ms"))
         models = detail.models
         if models.requested:
@@ -104,7 +107,8 @@ def _status_table(info: DaemonInfo, reading: TimeReading | None, detail: DaemonD
                 auth = "authenticated" if srv.authenticated else "not authenticated"
                 line += f"; NTS {auth}, {srv.nts_cookies} cookies, {srv.nts_key_exchanges} key exchanges"
             if srv.last_error:
-                line += f"; last error: {srv.last_error}"
+                error = srv.last_error if info.running else without_schedule(srv.last_error)
+                line += f"; last error: {error}"
             rows.append((f"server {srv.server}", line))
     width = max(len(k) for k, _ in rows)
     return "\n".join(f"{k:<{width}}  {v}" for k, v in rows)

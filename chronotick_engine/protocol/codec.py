@@ -38,6 +38,9 @@ class Status(enum.IntEnum):
     SYNCHRONIZED = 2
     FREE_RUNNING = 3
     DISRUPTED = 4
+    # Derived by readers only, never published: a daemon that stopped (or died) before it ever had
+    # an estimate. Told apart from UNKNOWN so that nobody is told to wait for a dead daemon.
+    STOPPED = 5
 
 
 class Source(enum.IntEnum):
@@ -201,6 +204,8 @@ def decode(buf: bytes, where: str = "segment") -> Snapshot:
     f = BODY.unpack_from(buf, BODY_OFFSET)
     try:
         status, source, flags = Status(f[0]), Source(f[1]), Flag(f[2])
+        if status is Status.STOPPED:
+            raise ValueError(f"{f[0]} is not a published Status")
     except ValueError as exc:
         raise SegmentError(f"{where} has an out-of-range enum field ({exc})") from None
     # On the raw integer: IntFlag's own ~ complements within the known members, so it is always 0.

@@ -9,6 +9,7 @@ the status. docs/PROTOCOL.md ("The status sidecar") documents every key.
 from __future__ import annotations
 
 import os
+import re
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -19,6 +20,15 @@ from chronotick_engine.shared_files import open_existing
 class _Detail(BaseModel):
     # Extra keys are ignored, so that a newer daemon's sidecar still reads in an older client.
     model_config = ConfigDict(extra="ignore", frozen=True)
+
+
+_SCHEDULE = re.compile(r" \(next key exchange in [^)]*\)")
+
+
+def without_schedule(text: str) -> str:
+    """Text quoting servers' errors, without their retry schedules: what to show once the daemon
+    has stopped and will retry nothing."""
+    return _SCHEDULE.sub("", text)
 
 
 class ServerDetail(_Detail):

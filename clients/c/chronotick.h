@@ -76,7 +76,8 @@ enum ct_status {
     CT_WARMING_UP = 1,
     CT_SYNCHRONIZED = 2,
     CT_FREE_RUNNING = 3,
-    CT_DISRUPTED = 4
+    CT_DISRUPTED = 4,
+    CT_STOPPED = 5 /* derived only, never published: stopped or dead before its first estimate */
 };
 
 enum ct_source { CT_SOURCE_NONE = 0, CT_SOURCE_NTP = 1, CT_SOURCE_CLASSICAL = 2, CT_SOURCE_FUSED = 3 };
@@ -103,7 +104,8 @@ enum ct_error {
     CT_EVOID = -15,       /* the data is void: the daemon has been gone too long */
     CT_EMAP = -16,        /* mmap failed */
     CT_EINVAL = -17,      /* a bad argument */
-    CT_ECLOCK = -18       /* clock_gettime failed */
+    CT_ECLOCK = -18,      /* clock_gettime failed */
+    CT_ESTOPPED = -19     /* the daemon stopped before its first estimate (never synchronised) */
 };
 
 /* One validated segment (docs/PROTOCOL.md, "Layout"). */
@@ -180,7 +182,8 @@ static inline const char *ct_strerror(int err) {
     case CT_ECHECKSUM: return "the segment's checksum never matched: it is corrupt";
     case CT_ECORRUPT: return "the segment holds an out-of-range field: it is corrupt";
     case CT_EWRITABLE: return "the segment is writable by others than its owner; refusing time anyone could forge";
-    case CT_ENOTREADY: return "the daemon has no estimate yet; retry shortly";
+    case CT_ENOTREADY: return "the daemon has no estimate yet: `chronotick-client status` shows each server's state";
+    case CT_ESTOPPED: return "the daemon stopped before its first estimate (STOPPED, never synchronised): start chronotick-daemon again once its servers answer";
     case CT_EVOID: return "the daemon's data is void (no update for too long): restart chronotick-daemon or check its NTP servers";
     case CT_EMAP: return "cannot map the segment";
     case CT_EINVAL: return "invalid argument";
@@ -196,6 +199,7 @@ static inline const char *ct_status_name(int status) {
     case CT_SYNCHRONIZED: return "SYNCHRONIZED";
     case CT_FREE_RUNNING: return "FREE_RUNNING";
     case CT_DISRUPTED: return "DISRUPTED";
+    case CT_STOPPED: return "STOPPED";
     default: return "?";
     }
 }
@@ -437,9 +441,11 @@ static inline double ct_freshness_grace_s(const ct_snapshot *s) {
 
 /* The status a reader may report at `mono_ns`: decided from freshness, never taken on trust. */
 static inline int ct_effective_status(const ct_snapshot *s, int64_t mono_ns) {
-    if (s->source == CT_SOURCE_NONE || mono_ns > s->void_after_mono_ns) return CT_UNKNOWN;
     int fresh = (double)(mono_ns - s->last_publish_mono_ns) <= ct_freshness_grace_s(s) * 1e9;
-    if (fresh && !(s->flags & CT_FLAG_STOPPED)) return s->status;
+    int live = fresh && !(s->flags & CT_FLAG_STOPPED);
+    if (s->source == CT_SOURCE_NONE) return live ? CT_UNKNOWN : CT_STOPPED;
+    if (mono_ns > s->void_after_mono_ns) return CT_UNKNOWN;
+    if (live) return s->status;
     if (s->status == CT_SYNCHRONIZED || s->status == CT_FREE_RUNNING) return CT_FREE_RUNNING;
     if (s->status == CT_DISRUPTED) return CT_DISRUPTED;
     return CT_UNKNOWN;
@@ -459,7 +465,8 @@ static inline int ct__at(ct_reader *r, int64_t mono_ns, int64_t now, ct_time *ou
     ct_snapshot s;
     int rc = ct__current(r, now, &s);
     if (rc) return rc;
-    if (s.source == CT_SOURCE_NONE) return CT_ENOTREADY;
+    if (s.source == CT_SOURCE_NONE)
+        return ct_effective_status(&s, now) == CT_STOPPED ? CT_ESTOPPED : CT_ENOTREADY;
     if (now > s.void_after_mono_ns) return CT_EVOID;
     int64_t d = mono_ns - s.anchor_mono_ns;
     out->mono_ns = mono_ns;
@@ -488,7 +495,8 @@ static inline int ct_at(ct_reader *r, int64_t mono_ns, ct_time *out) {
 }
 
 /* The effective status now (enum ct_status) into *status, also when no time can be given: UNKNOWN
- * when the daemon has no estimate or its data is void. A missing or foreign segment is an error. */
+ * when a live daemon has no estimate or its data is void, STOPPED when the daemon stopped or died
+ * before its first estimate. A missing or foreign segment is an error. */
 static inline int ct_status(ct_reader *r, int *status) {
     if (!r || !status) return CT_EINVAL;
     int64_t now;
