@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-import mmap
 import os
-import stat
 import time
 
 from chronotick_engine.errors import PublisherError, SegmentError
@@ -30,32 +28,12 @@ from chronotick_engine.protocol.codec import (
     model_fields,
     rate_latency_fields,
 )
-from chronotick_engine.protocol.paths import DEFAULT_PATH, lock_path
-from chronotick_engine.shared_files import (
-    CLOEXEC,
-    NOFOLLOW,
-    UnsafeFile,
-    check_directory,
-    open_existing,
-    owner_name,
-)
+from chronotick_engine.protocol.paths import DEFAULT_PATH
+from chronotick_engine.protocol.segment_file import SegmentFile
 
 
 def _new_generation() -> int:
     return int.from_bytes(os.urandom(8), "little") | 1  # never 0: 0 means "no writer yet"
-
-
-def _resolve_gid(group: str | int | None) -> int | None:
-    if group is None:
-        return None
-    if isinstance(group, int):
-        return group
-    import grp  # POSIX only: the in-process engine's MemorySegment shares this module on any OS
-
-    try:
-        return grp.getgrnam(group).gr_gid
-    except KeyError:
-        raise PublisherError(f"group {group!r} does not exist") from None
 
 
 class SnapshotWriter:
@@ -115,140 +93,30 @@ class SnapshotWriter:
 
 
 class Publisher(SnapshotWriter):
-    """The only writer of a segment path.
-
-    Holds an exclusive flock on PATH.lock for its lifetime (one live writer per path). Reuses a
-    valid segment in place so that clients that mapped it carry on; anything else it owns at that
-    path is replaced atomically by rename, so no reader ever maps a half-initialised file.
-    """
+    """The only writer of a segment path (protocol/segment_file.py: locked, reused in place so
+    that clients that mapped it carry on, else replaced whole)."""
 
     def __init__(self, path: str = DEFAULT_PATH, *, mode: int = 0o644, group: str | int | None = None):
         super().__init__()
         self.path = path
-        self._mm: mmap.mmap | None = None
-        gid = _resolve_gid(group)
-        self._check_path(path)  # before anything is created beside it
-        self._lock_fd, created_lock = self._take_lock(path, mode)
-        try:
-            fd = self._open_existing(path) or self._create(path, mode, gid)
-            try:
-                os.fchmod(fd, mode)
-                if gid is not None:
-                    os.fchown(fd, -1, gid)
-                self._mm = mmap.mmap(fd, SEGMENT_SIZE, mmap.MAP_SHARED, mmap.PROT_READ | mmap.PROT_WRITE)
-            finally:
-                os.close(fd)
-            self._seq = SEQ.unpack_from(self._mm, SEQ_OFFSET)[0] & ~1
-            with contextlib.suppress(SegmentError):
-                self.previous = decode(bytes(self._mm), path)
-        except BaseException:
-            if created_lock:  # leave nothing behind from a start that failed
-                with contextlib.suppress(OSError):
-                    os.unlink(lock_path(path))
-            os.close(self._lock_fd)
-            raise
+        header = HEADER.pack(MAGIC, VERSION, SEGMENT_SIZE, 0)[:8]
 
-    @staticmethod
-    def _check_path(path: str) -> None:
-        """The segment's directory is ours or sticky, and its name is free or a regular file."""
-        try:
-            check_directory(os.path.dirname(os.path.abspath(path)))
-            st = os.lstat(path)
-        except FileNotFoundError:
-            return
-        except UnsafeFile as exc:
-            raise PublisherError(str(exc)) from None
-        if stat.S_ISDIR(st.st_mode):
-            raise PublisherError(
-                f"{path} is a directory: give the segment's file path, e.g. {path}/chronotick_shm"
-            )
+        def initial() -> bytes:
+            return encode(empty_snapshot(self.generation, time.monotonic_ns(), time.time_ns()), seq=2)
 
-    @staticmethod
-    def _take_lock(path: str, mode: int) -> tuple[int, bool]:
-        """(fd holding the flock, whether this call created the file). Only a lock file of this user
-        (or root) is used: a lock someone else made is named with its owner, never trusted."""
-        import fcntl  # POSIX only, like grp above
-
-        lock_file = lock_path(path)
-        created = True
-        try:
-            try:
-                fd = os.open(lock_file, os.O_RDWR | os.O_CREAT | os.O_EXCL | NOFOLLOW | CLOEXEC, mode)
-            except FileExistsError:
-                created = False
-                fd = open_existing(lock_file, os.O_RDWR, "lock file")
-        except UnsafeFile as exc:
-            raise PublisherError(str(exc)) from None
-        except OSError as exc:
-            raise PublisherError(f"cannot create lock file {lock_file}: {exc.strerror}") from None
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
-            owner = owner_name(os.fstat(fd).st_uid)
-            os.close(fd)
-            raise PublisherError(
-                f"another ChronoTick daemon (pid {holder[:12]}, user {owner}) is already publishing to "
-                f"{path}; stop it or use another --shm-path"
-            ) from None
-        try:
-            os.ftruncate(fd, 0)
-            os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
-        except OSError as exc:
-            os.close(fd)
-            if created:
-                with contextlib.suppress(OSError):
-                    os.unlink(lock_file)
-            raise PublisherError(f"cannot write lock file {lock_file}: {exc.strerror}") from None
-        return fd, created
-
-    @staticmethod
-    def _open_existing(path: str) -> int | None:
-        """An fd on a reusable existing segment, None when it must be (re)created."""
-        try:
-            fd = open_existing(path, os.O_RDWR, "segment")
-        except FileNotFoundError:
-            return None
-        except UnsafeFile as exc:
-            raise PublisherError(str(exc)) from None
-        except OSError as exc:
-            raise PublisherError(f"cannot open segment {path}: {exc.strerror}") from None
-        try:
-            reusable = (
-                os.fstat(fd).st_size == SEGMENT_SIZE
-                and os.pread(fd, 8, 0)[:8] == HEADER.pack(MAGIC, VERSION, SEGMENT_SIZE, 0)[:8]
-            )
-        except OSError:
-            reusable = False
-        if reusable:
-            return fd
-        os.close(fd)
-        return None
-
-    def _create(self, path: str, mode: int, gid: int | None) -> int:
-        """A new segment, built whole under an unpredictable name and renamed into place, so no
-        reader ever maps a half-initialised file and no one can plant the temporary name."""
-        now_mono, now_real = time.monotonic_ns(), time.time_ns()
-        image = encode(empty_snapshot(self.generation, now_mono, now_real), seq=2)
-        import tempfile  # only a writer creating a segment needs it
-
-        directory, name = os.path.split(os.path.abspath(path))
-        try:
-            fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=directory)
-        except OSError as exc:
-            raise PublisherError(f"cannot create segment {path}: {exc.strerror}") from None
-        try:
-            os.pwrite(fd, image, 0)
-            os.fchmod(fd, mode)
-            if gid is not None:
-                os.fchown(fd, -1, gid)
-            os.rename(tmp, path)
-        except OSError as exc:
-            os.close(fd)
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
-            raise PublisherError(f"cannot create segment {path}: {exc.strerror}") from None
-        return fd
+        self._file = SegmentFile(
+            path,
+            SEGMENT_SIZE,
+            mode=mode,
+            group=group,
+            reusable=lambda image: image[:8] == header,
+            initial=initial,
+        )
+        self._mm = self._file.mm
+        assert self._mm is not None
+        self._seq = SEQ.unpack_from(self._mm, SEQ_OFFSET)[0] & ~1
+        with contextlib.suppress(SegmentError):
+            self.previous = decode(bytes(self._mm), path)
 
     def _write(self, body: bytes) -> None:
         mm = self._mm
@@ -262,12 +130,8 @@ class Publisher(SnapshotWriter):
 
     def close(self) -> None:
         """Unmap and release the writer lock. The segment itself stays for clients and the next daemon."""
-        if self._mm is not None:
-            self._mm.close()
-            self._mm = None
-        if self._lock_fd >= 0:
-            os.close(self._lock_fd)
-            self._lock_fd = -1
+        self._mm = None
+        self._file.close()
 
     def __enter__(self) -> Publisher:
         return self
