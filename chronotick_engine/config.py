@@ -208,6 +208,9 @@ class EstimatorSection(_Strict):
     asymmetry_fraction: Annotated[float, Field(ge=0, le=1, allow_inf_nan=False)] = 0.5
     wander_ppm: Annotated[float, Field(ge=0, le=500, allow_inf_nan=False)] = 1.0
     max_step_seconds: Annotated[float, Field(gt=0, le=3600, allow_inf_nan=False)] = 1.0
+    # The hard bound's allowance for the clock's frequency error beyond the model's drift
+    # (ClockBound's own default is 15 ppm).
+    max_drift_ppm: Annotated[float, Field(ge=0, le=1000, allow_inf_nan=False)] = 15.0
 
 
 class DaemonSection(_Strict):
@@ -244,6 +247,12 @@ class DaemonSection(_Strict):
         return int(self.shm_mode, 8)
 
 
+class ClockBoundSection(_Strict):
+    """A ClockBound-compatible segment (protocol v2) for ClockBound's clients; off unless given."""
+
+    path: str = "/var/run/clockbound/shm0"
+
+
 class ChronoTickConfig(_Strict):
     clock: ClockSection = ClockSection()
     clock_measurement: ClockMeasurement
@@ -253,6 +262,7 @@ class ChronoTickConfig(_Strict):
     performance: PerformanceSection = PerformanceSection()
     estimator: EstimatorSection = EstimatorSection()
     daemon: DaemonSection = DaemonSection()
+    clockbound: ClockBoundSection | None = None
 
     @model_validator(mode="after")
     def _finite(self) -> ChronoTickConfig:

@@ -116,6 +116,18 @@ def run(cfg: ChronoTickConfig) -> int:
     except ChronoTickError as exc:
         print(f"chronotick-daemon: {exc}", file=sys.stderr)
         return EXIT_RUNTIME
+    clockbound = None
+    if cfg.clockbound is not None:
+        from chronotick_engine.daemon.clockbound_output import ClockBoundOutput
+        from chronotick_engine.protocol.clockbound import ClockBoundWriter
+
+        try:
+            writer = ClockBoundWriter(cfg.clockbound.path, mode=cfg.daemon.mode, group=cfg.daemon.shm_group)
+        except ChronoTickError as exc:
+            publisher.close()
+            print(f"chronotick-daemon: ClockBound segment: {exc}", file=sys.stderr)
+            return EXIT_RUNTIME
+        clockbound = ClockBoundOutput(writer, cfg.daemon.void_after_seconds)
     daemon = Daemon(cfg)
     if cfg.daemon.metrics_port is not None:
         from chronotick_engine.daemon.metrics import start_metrics_server
@@ -124,6 +136,8 @@ def run(cfg: ChronoTickConfig) -> int:
             start_metrics_server(daemon.detail, cfg.daemon.metrics_port, cfg.daemon.metrics_address)
         except ChronoTickError as exc:
             publisher.close()
+            if clockbound is not None:
+                clockbound.close()
             print(f"chronotick-daemon: {exc}", file=sys.stderr)
             return EXIT_USAGE
     daemon.start_forecasters()
@@ -136,10 +150,16 @@ def run(cfg: ChronoTickConfig) -> int:
     signal.signal(signal.SIGINT, _stop)
     servers = ", ".join(e.name + (" (NTS)" if e.nts else "") for e in cfg.clock_measurement.ntp.entries())
     log.info("publishing to %s at %g Hz; servers: %s", cfg.daemon.shm_path, cfg.daemon.freq_hz, servers)
+    if clockbound is not None:
+        log.info(
+            "also writing a ClockBound v2 segment at %s (its bound: the hard bound)", cfg.clockbound.path
+        )
     try:
-        daemon.run(publisher)
+        daemon.run(publisher, clockbound)
     finally:
         publisher.close()
+        if clockbound is not None:
+            clockbound.close()
     log.info("stopped cleanly; segment marked STOPPED")
     return EXIT_OK
 

@@ -23,6 +23,9 @@ log = logging.getLogger("chronotick.daemon")
 
 STEP_THRESHOLD_NS = 1_000_000  # realtime vs monotonic disagreement that counts as a clock step
 CLOCK_READ_WINDOW_NS = 200_000  # a realtime read bracketed by monotonic reads closer than this is trusted
+TRACK_WINDOW_NS = 2_000  # a reading this precise may move the published realtime - monotonic
+TRACK_MIN_NS = 1_000  # by at least this much (each move rebuilds the published base)
+WANDER_DECAY = 0.9995  # per tick: at 100 Hz the largest recent wander is forgotten over ~20 s
 RESYNC_SAMPLES = 2  # accepted samples after a step before DISRUPTED clears
 
 
@@ -38,6 +41,7 @@ class ClockState:
         self.disrupted = False
         self.inherited: Snapshot | None = None
         self.real_minus_mono = self.read_real_minus_mono()
+        self.realtime_wander_ns = 0
 
     # the system clock ------------------------------------------------------------------------------
 
@@ -52,13 +56,40 @@ class ClockState:
         return r - (m1 + m2) // 2
 
     def detect_step(self) -> tuple[int, int] | None:
-        """(step in ns, the new realtime - monotonic) when the system clock was stepped, else None."""
-        rm = self.read_real_minus_mono()
-        if rm is None or self.real_minus_mono is None:
-            self.real_minus_mono = self.real_minus_mono or rm
+        """(step in ns, the new realtime - monotonic) when the system clock was stepped, else None.
+
+        Smaller moves are followed, from a reading precise to TRACK_WINDOW_NS: a guest agent or
+        adjtime can move CLOCK_REALTIME against CLOCK_MONOTONIC by microseconds a second, and the
+        published anchor must keep relating the two as they are now. Otherwise a reader's time
+        (monotonic + that relation + the model's offset to CLOCK_REALTIME) drifts from the model's
+        own by that much."""
+        c = self.clock
+        m1 = c.monotonic_ns()
+        r = c.realtime_ns()
+        m2 = c.monotonic_ns()
+        if m2 - m1 > TRACK_WINDOW_NS:
+            # The publish loop wakes from sleep on a cold cache, where three clock reads take
+            # microseconds; read again, warm, and keep the tighter bracket.
+            m1b = c.monotonic_ns()
+            rb = c.realtime_ns()
+            m2b = c.monotonic_ns()
+            if m2b - m1b < m2 - m1:
+                m1, r, m2 = m1b, rb, m2b
+        if m2 - m1 > CLOCK_READ_WINDOW_NS or self.real_minus_mono is None:
+            if self.real_minus_mono is None and m2 - m1 <= CLOCK_READ_WINDOW_NS:
+                self.real_minus_mono = r - (m1 + m2) // 2
             return None
+        rm = r - (m1 + m2) // 2
         step = rm - self.real_minus_mono
         if abs(step) <= STEP_THRESHOLD_NS:
+            if m2 - m1 <= TRACK_WINDOW_NS:
+                # How far CLOCK_REALTIME wanders from the followed relation between two ticks: a
+                # bound about CLOCK_REALTIME itself (ClockBound's) must allow for it.
+                self.realtime_wander_ns = max(
+                    abs(step) + (m2 - m1), int(self.realtime_wander_ns * WANDER_DECAY)
+                )
+                if abs(step) >= TRACK_MIN_NS:
+                    self.real_minus_mono = rm
             return None
         return step, rm
 

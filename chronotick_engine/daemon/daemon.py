@@ -18,8 +18,15 @@ import time
 
 from chronotick_engine.config import ChronoTickConfig
 from chronotick_engine.daemon.clock_state import ClockState
+from chronotick_engine.daemon.clockbound_output import ClockBoundOutput
 from chronotick_engine.daemon.measurement import Measurer, QueryFn
-from chronotick_engine.daemon.publication import HeartbeatBase, PublishStats, build_snapshot
+from chronotick_engine.daemon.publication import (
+    HeartbeatBase,
+    PublishStats,
+    build_snapshot,
+    hard_interval_now,
+)
+from chronotick_engine.measure.hard_bound import HardInterval, bound_ns, intersect
 from chronotick_engine.measure.ntp import SYSTEM_CLOCK, ClockSource, query
 from chronotick_engine.measure.selection import select
 from chronotick_engine.model.base import ClockEstimate
@@ -57,6 +64,8 @@ class Daemon:
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._estimate: ClockEstimate | None = None
+        self._hard: HardInterval | None = None  # the worst-case interval (measure/hard_bound.py)
+        self.published_estimate: ClockEstimate | None = None  # the estimate in the last snapshot built
         self._start_ns = clock.monotonic_ns()
         self.measurer = Measurer(cfg, clock, query_fn, self._stop, self._start_ns)
         self.state = ClockState(cfg, clock)
@@ -107,6 +116,7 @@ class Daemon:
         with self._lock:
             self.model.local_step(step / 1e9)
             self._estimate = self.model.estimate
+            self._hard = None  # measured against the clock before the step
             self.state.stepped(rm)
             self.measurer.start_burst()
         self._wake.set()
@@ -140,11 +150,14 @@ class Daemon:
         self.measurer.note_selection(chosen)
         m = chosen.combined()
         assert m is not None
+        max_drift = self.cfg.estimator.max_drift_ppm * 1e-6
         with self._lock:
             verdict = self.model.update(m)
+            est = self._estimate = self.model.estimate
             if verdict != "outlier":
                 self.state.sample_accepted(int(m.t * 1e9))
-            self._estimate = self.model.estimate
+                drift = 0.0 if est is None else est.drift
+                self._hard = intersect(chosen.truechimers, self.clock.monotonic_ns(), drift, max_drift)
         if verdict != "accepted":
             log.info("round verdict: %s (offset %+.6f s)", verdict, m.offset)
         return verdict
@@ -178,6 +191,7 @@ class Daemon:
             est = self._estimate
             last_ntp = self.state.last_sample_ns
             samples = self.model.accepted
+        self.published_estimate = est  # what readers get from it: the ClockBound record covers this one
         flags = Flag(0)
         if samples >= self.cfg.estimator.min_samples:
             flags |= Flag.NTP_READY
@@ -205,6 +219,7 @@ class Daemon:
         with self._lock:
             est = self._estimate
             weights = self.model.weights
+            hard = hard_interval_now(self._hard, est, now)
         return DaemonDetail(
             pid=os.getpid(),
             status=self.current_status(now).name,
@@ -217,6 +232,8 @@ class Daemon:
             offset_ms=None if est is None else round(est.offset_s * 1e3, 6),
             drift_ppm=None if est is None else round(est.drift * 1e6, 4),
             uncertainty_ms=None if est is None else round(est.offset_unc_s * 1e3, 6),
+            hard_interval_ms=None if hard is None else (round(hard[0] * 1e3, 6), round(hard[1] * 1e3, 6)),
+            hard_bound_ms=None if hard is None else bound_ns(hard) / 1e6,
             publish=self.stats.detail(),
             servers=self.measurer.details(),
             models=ModelsDetail(**self.forecast.as_dict()),
@@ -265,8 +282,19 @@ class Daemon:
             st.last_sample_ns + int(self.silence_limit_s() * 1e9) + 1,
         )
 
-    def run(self, publisher: SnapshotWriter) -> None:
-        """Publish at cfg.daemon.freq_hz until stop(); measurement runs on its own thread."""
+    def write_clockbound(self, out: ClockBoundOutput, now_ns: int, stopped: bool = False) -> None:
+        status = self.current_status(now_ns)
+        est = self.published_estimate
+        with self._lock:
+            hard = self._hard
+        if stopped:
+            out.stopped(now_ns, est, hard)
+        else:
+            out.write(now_ns, status, est, hard, self.state.realtime_wander_ns / 1e9)
+
+    def run(self, publisher: SnapshotWriter, clockbound: ClockBoundOutput | None = None) -> None:
+        """Publish at cfg.daemon.freq_hz until stop(), and into `clockbound` at most 10 times a
+        second; measurement runs on its own thread."""
         period_ns = int(1e9 / self.cfg.daemon.freq_hz)
         self.inherit(publisher.previous)
         measure_thread = threading.Thread(target=self._measure_loop, name="measure", daemon=True)
@@ -280,12 +308,18 @@ class Daemon:
             self.heartbeat_base,
             publisher.publish_heartbeat,
         )
+        cb_base: Snapshot | None = None
         try:
             while not stopped():
                 t0 = perf()
                 now = mono()
                 check_step()
                 base, void_after = base_at(now)
+                # Before a new base reaches ChronoTick's segment, so the ClockBound record a reader
+                # finds then already covers it (and the one it replaces).
+                if clockbound is not None and (base is not cb_base or now >= clockbound.next_ns):
+                    self.write_clockbound(clockbound, now)
+                    cb_base = base
                 heartbeat(base, now, void_after, st.count, st.rate_hz, st.latency_ms)
                 st.count += 1
                 if st.last_ns:
@@ -312,6 +346,9 @@ class Daemon:
             measure_thread.join(timeout=self.cfg.clock_measurement.ntp.timeout_seconds * 3 + 1)
             with contextlib.suppress(Exception):
                 publisher.publish(self.snapshot(self.clock.monotonic_ns(), stopped=True))
+            if clockbound is not None:
+                with contextlib.suppress(Exception):
+                    self.write_clockbound(clockbound, self.clock.monotonic_ns(), stopped=True)
             self.measurer.shutdown()
             self.forecast.stop()
 

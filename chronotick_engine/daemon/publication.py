@@ -13,6 +13,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
+from chronotick_engine.measure.hard_bound import HardInterval, published_interval
 from chronotick_engine.model.base import ClockEstimate
 from chronotick_engine.protocol.codec import Flag, Snapshot, Source, Status, empty_snapshot
 from chronotick_engine.protocol.detail import PublishDetail
@@ -98,6 +99,17 @@ def build_snapshot(
         confidence=est.confidence,
         **common,
     )
+
+
+def hard_interval_now(
+    hard: HardInterval | None, est: ClockEstimate | None, t_ns: int, margin_s: float = 0.0
+) -> tuple[float, float] | None:
+    """The worst-case interval of true time - CLOCK_REALTIME at `t_ns`, holding the 95% one (widened
+    by `margin_s`); None until both a hard interval and an estimate exist."""
+    if est is None:
+        return None
+    t = t_ns / 1e9
+    return published_interval(hard, est.offset_at(t), est.halfwidth_at(t) + margin_s, t_ns)
 
 
 class HeartbeatBase:

@@ -89,6 +89,13 @@ class DaemonDetail(_Detail):
     offset_ms: float | None
     drift_ppm: float | None
     uncertainty_ms: float | None
+    hard_interval_ms: tuple[float, float] | None = Field(
+        default=None,
+        description="worst-case [lo, hi] of true time - CLOCK_REALTIME now, ms (holds the 95% interval)",
+    )
+    hard_bound_ms: float | None = Field(
+        default=None, description="ClockBound's bound: max(|lo|, |hi|) of hard_interval_ms, ms"
+    )
     publish: PublishDetail
     servers: list[ServerDetail]
     models: ModelsDetail
