@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
-EXTRAS := mcp,sdk,dev,plot,metrics,timesfm
+EXTRAS := mcp,sdk,dev,plot,metrics,timesfm,chrony
 SHM ?= /dev/shm/chronotick_shm
 
 .PHONY: setup system-deps tools run demo test lint format bench test-multinode c-example install-c wheel clean

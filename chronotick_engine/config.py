@@ -167,9 +167,19 @@ class Timing(_Strict):
     normal_operation: NormalOperation = NormalOperation()
 
 
+class ChronySection(_Strict):
+    """The host's chronyd as the source, read through its command socket (measure/chrony.py)."""
+
+    socket: str = "/run/chrony/chronyd.sock"
+    poll_seconds: Annotated[float, Field(ge=0.05, le=60, allow_inf_nan=False)] = 1.0
+    # Not SYNCHRONIZED once chronyd has not updated the clock for this long (3 of its longest polls).
+    max_reference_age_seconds: PositiveSeconds = 3072.0
+
+
 class ClockMeasurement(_Strict):
     ntp: NtpSection
     timing: Timing = Timing()
+    chrony: ChronySection | None = None
 
 
 class ModelSection(_Strict):

@@ -42,6 +42,15 @@ def _who(served: Served) -> str:
 
 def why_unsynchronised(served: Served, detail: DaemonDetail | None, cause: str | None = None) -> str:
     """One line: each failing server's reason, or what is still awaited."""
+    chrony = detail.chrony if detail is not None else None
+    if chrony is not None and chrony.nts_guard is not None and chrony.nts_guard.disrupted:
+        g = chrony.nts_guard
+        return (
+            f"chronyd's interval {g.chrony_interval_ms} ms and the NTS-authenticated one {g.nts_interval_ms} ms "
+            "disagree: chronyd may follow spoofed servers"
+        )
+    if chrony is not None and chrony.problem:
+        return chrony.problem
     failing = [
         f"{s.server}: {_short(s.last_error)}" for s in (detail.servers if detail else []) if s.last_error
     ]

@@ -106,6 +106,11 @@ class DaemonStatusResult(BaseModel):
         description="daemon: a ChronoTick daemon's segment serves; embedded: the engine inside this server"
     )
     segment_path: str | None = Field(description="the daemon's segment, when a daemon serves")
+    chrony_nts_disagreement_ms: float | None = Field(
+        default=None,
+        description="with chronyd as the source and NTS servers guarding it: how far apart their "
+        "intervals are (0 when they agree; DISRUPTED after 3 disjoint checks)",
+    )
     seconds_to_sync: float | None = Field(
         description="the embedded engine's time from start to its first SYNCHRONIZED; null until then"
     )

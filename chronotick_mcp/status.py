@@ -19,6 +19,11 @@ def _models(detail: DaemonDetail | None) -> ModelsInfo | None:
     return ModelsInfo(requested=m.requested, ready=m.ready, error=m.error, weights=detail.predictor_weights)
 
 
+def _guard_gap_ms(detail: DaemonDetail | None) -> float | None:
+    guard = detail.chrony.nts_guard if detail is not None and detail.chrony is not None else None
+    return None if guard is None else guard.disagreement_ms
+
+
 def _nts_text(detail: DaemonDetail | None) -> str:
     """', NTS: 2 of 3 servers authenticated' (with the first failing server's reason), or ''."""
     nts = [s for s in detail.servers if s.nts] if detail is not None else []
@@ -70,6 +75,7 @@ def get_daemon_status(ctx: ToolContext, args: StatusInput) -> DaemonStatusResult
         status=info.status,
         engine=served.engine,
         segment_path=served.client.shm_path if served.embedded is None else None,
+        chrony_nts_disagreement_ms=_guard_gap_ms(detail),
         seconds_to_sync=None if served.embedded is None else served.embedded.seconds_to_sync(),
         running=info.running,
         daemon_uptime=info.daemon_uptime,

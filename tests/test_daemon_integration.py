@@ -11,6 +11,7 @@ import time
 import pytest
 from conftest import BIN, REPO
 from faultproxy import FaultProxy
+from mcpwire import call_stdio_tool
 
 from chronotick_engine import ChronoTickClient
 from chronotick_engine.testing.localntp import LocalChrony
@@ -136,12 +137,8 @@ def test_a_daemon_stopped_before_its_first_estimate_reads_stopped_everywhere(
 ):
     """CLI, Python, C and MCP all say STOPPED (never synchronised) and name the server's failure;
     none says to retry, and the CLI shows no publish rate or key-exchange schedule."""
-    import asyncio
     import os
     import shutil
-
-    from mcp import ClientSession, StdioServerParameters
-    from mcp.client.stdio import stdio_client
 
     from chronotick_engine import NotReadyError, Status
     from chronotick_engine.protocol.paths import detail_path
@@ -185,18 +182,6 @@ def test_a_daemon_stopped_before_its_first_estimate_reads_stopped_everywhere(
         c = subprocess.run([str(example), shm_path], capture_output=True, text=True, timeout=30)
         assert c.returncode == 1 and "STOPPED" in c.stderr and "retry" not in c.stderr, c
 
-    async def mcp_status() -> dict:
-        params = StdioServerParameters(
-            command=str(BIN / "chronotick-stdio-server"),
-            args=["--shm-path", shm_path, "--engine", "daemon"],
-            env={**os.environ},
-        )
-        async with stdio_client(params) as (r, w), ClientSession(r, w) as session:
-            await session.initialize()
-            result = await session.call_tool("get_daemon_status", {})
-            assert not result.is_error, result.content
-            return result.structured_content
-
-    out = asyncio.run(mcp_status())
+    out = call_stdio_tool(shm_path, "get_daemon_status")
     assert out["status"] == "STOPPED" and "Connection refused" in out["summary"], out
     assert "next key exchange" not in out["summary"], out["summary"]

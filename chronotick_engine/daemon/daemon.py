@@ -17,6 +17,7 @@ import threading
 import time
 
 from chronotick_engine.config import ChronoTickConfig
+from chronotick_engine.daemon.chrony_follower import NtsGuard, chrony_detail, estimate_from, hard_from
 from chronotick_engine.daemon.clock_state import ClockState
 from chronotick_engine.daemon.clockbound_output import ClockBoundOutput
 from chronotick_engine.daemon.measurement import Measurer, QueryFn
@@ -26,6 +27,7 @@ from chronotick_engine.daemon.publication import (
     build_snapshot,
     hard_interval_now,
 )
+from chronotick_engine.measure.chrony import ChronyReader, ChronyReport, ChronyUnavailable
 from chronotick_engine.measure.hard_bound import HardInterval, bound_ns, intersect
 from chronotick_engine.measure.ntp import SYSTEM_CLOCK, ClockSource, query
 from chronotick_engine.measure.selection import select
@@ -38,7 +40,7 @@ from chronotick_engine.model.setup import (
     settings_from_config,
 )
 from chronotick_engine.protocol.codec import Flag, Snapshot, Status
-from chronotick_engine.protocol.detail import DaemonDetail, ModelsDetail
+from chronotick_engine.protocol.detail import ChronyDetail, DaemonDetail, ModelsDetail
 from chronotick_engine.protocol.paths import detail_path
 from chronotick_engine.protocol.writer import SnapshotWriter
 from chronotick_engine.shared_files import replace_atomically
@@ -75,6 +77,16 @@ class Daemon:
         self.forecast: ForecastStatus = ForecastStatus()
         self.status_path = detail_path(cfg.daemon.shm_path) if sidecar else None
         self._sidecar_error: str | None = None
+        # chrony mode (clock_measurement.chrony): chronyd's reports are the estimate, and the
+        # NTS servers beside it guard it (chrony_follower.py).
+        chrony = cfg.clock_measurement.chrony
+        self.chrony = ChronyReader(chrony.socket) if chrony is not None else None
+        self._chrony_report: ChronyReport | None = None
+        self._chrony_problem: str | None = None
+        self._chrony_hard: HardInterval | None = None
+        self._chrony_reads = 0
+        nts = any(e.nts for e in cfg.clock_measurement.ntp.entries())
+        self.guard = NtsGuard() if chrony is not None and nts else None
 
     # forecasting -----------------------------------------------------------------------------------
 
@@ -148,6 +160,9 @@ class Daemon:
             return "clock_step"
         chosen = select(good)
         self.measurer.note_selection(chosen)
+        if self.chrony is not None:  # the exchanges only guard chronyd: they do not steer
+            self.check_guard([x for x in chosen.truechimers if x.authenticated])
+            return "guard"
         m = chosen.combined()
         assert m is not None
         max_drift = self.cfg.estimator.max_drift_ppm * 1e-6
@@ -161,6 +176,57 @@ class Daemon:
         if verdict != "accepted":
             log.info("round verdict: %s (offset %+.6f s)", verdict, m.offset)
         return verdict
+
+    # chrony mode -----------------------------------------------------------------------------------
+
+    def read_chrony(self) -> None:
+        """One read of chronyd: a good report becomes the estimate; a bad one (or none) keeps the
+        last estimate, which widens, and says why in one line, logged once per cause."""
+        assert self.chrony is not None
+        cfg = self.cfg
+        try:
+            report: ChronyReport | None = self.chrony.read()
+        except ChronyUnavailable as exc:
+            report, problem = None, str(exc)
+        else:
+            problem = report.problem(cfg.clock_measurement.chrony.max_reference_age_seconds)
+        with self._lock:
+            if problem != self._chrony_problem:
+                if problem is not None:
+                    log.warning("not SYNCHRONIZED: %s", problem)
+                elif self._chrony_reads:
+                    log.info("chronyd is usable again (reference %s)", report.reference if report else "?")
+            self._chrony_problem = problem
+            if report is not None:
+                self._chrony_report = report
+            if report is None or problem is not None:
+                return
+            self._estimate = estimate_from(report, cfg.estimator.wander_ppm, cfg.estimator.asymmetry_fraction)
+            self._chrony_hard = self._hard = hard_from(report, cfg.estimator.max_drift_ppm)
+            self._chrony_reads += 1
+            self.state.sample_accepted(report.mono_ns)
+
+    def check_guard(self, authenticated: list) -> None:
+        """One guard check: the NTS-authenticated exchanges' hard interval against chronyd's."""
+        if self.guard is None or not authenticated:
+            return
+        now = self.clock.monotonic_ns()
+        nts = intersect(authenticated, now, 0.0, self.cfg.estimator.max_drift_ppm * 1e-6)
+        with self._lock:
+            chrony = self._chrony_hard
+            if nts is not None and chrony is not None:
+                self.guard.check(chrony, nts, now)
+
+    def _chrony_loop(self) -> None:
+        assert self.chrony is not None
+        poll = self.cfg.clock_measurement.chrony.poll_seconds
+        while not self._stop.is_set():
+            try:
+                self.read_chrony()
+            except Exception:  # never let one bad read end the following
+                log.exception("chrony read failed")
+            self._stop.wait(poll)
+        self.chrony.close()
 
     def _measure_loop(self) -> None:
         while not self._stop.is_set():
@@ -178,19 +244,32 @@ class Daemon:
     # status ----------------------------------------------------------------------------------------
 
     def silence_limit_s(self) -> float:
+        if self.chrony is not None:  # a missed read or two is not yet silence
+            return 3 * self.cfg.clock_measurement.chrony.poll_seconds + 2.0
         return self.state.silence_limit_s(self.measurer.interval_s)
 
     def current_status(self, now_ns: int) -> Status:
         with self._lock:
             est, disrupted = self._estimate, self.state.disrupted
             last = self.state.last_sample_ns
-        return self.state.status(now_ns, est, disrupted, last, self.model.accepted, self.measurer.interval_s)
+            problem = self._chrony_problem
+        if self.chrony is None:
+            return self.state.status(
+                now_ns, est, disrupted, last, self.model.accepted, self.measurer.interval_s
+            )
+        if disrupted or (self.guard is not None and self.guard.disrupted):
+            return Status.DISRUPTED
+        if est is None:
+            return Status.WARMING_UP
+        if problem is not None or (now_ns - last) / 1e9 > self.silence_limit_s():
+            return Status.FREE_RUNNING
+        return Status.SYNCHRONIZED
 
     def snapshot(self, now_ns: int, stopped: bool = False) -> Snapshot:
         with self._lock:
             est = self._estimate
             last_ntp = self.state.last_sample_ns
-            samples = self.model.accepted
+            samples = self.model.accepted if self.chrony is None else self._chrony_reads
         self.published_estimate = est  # what readers get from it: the ClockBound record covers this one
         flags = Flag(0)
         if samples >= self.cfg.estimator.min_samples:
@@ -237,7 +316,15 @@ class Daemon:
             publish=self.stats.detail(),
             servers=self.measurer.details(),
             models=ModelsDetail(**self.forecast.as_dict()),
+            chrony=None if self.chrony is None else self._chrony_detail(),
         )
+
+    def _chrony_detail(self) -> ChronyDetail:
+        assert self.chrony is not None
+        with self._lock:
+            return chrony_detail(
+                self.chrony.socket_path, self._chrony_report, self._chrony_problem, self.guard
+            )
 
     def write_status_file(self) -> None:
         """The sidecar beside the segment, replaced whole (the 128-byte segment has no room for it),
@@ -270,6 +357,8 @@ class Daemon:
             self.measurer.interval_s,
             self.model.accepted,
             self.forecast.ready,
+            self._chrony_problem,
+            self.guard is not None and self.guard.disrupted,
         )
         hit = self._heartbeat.current(now_ns, key)
         if hit is not None:
@@ -299,6 +388,10 @@ class Daemon:
         self.inherit(publisher.previous)
         measure_thread = threading.Thread(target=self._measure_loop, name="measure", daemon=True)
         measure_thread.start()
+        chrony_thread = None
+        if self.chrony is not None:
+            chrony_thread = threading.Thread(target=self._chrony_loop, name="chrony", daemon=True)
+            chrony_thread.start()
         next_tick = self.clock.monotonic_ns()
         st = self.stats
         # Bound once: each lookup is paid again on every wake-up, on a cold cache.
@@ -344,6 +437,8 @@ class Daemon:
             self._stop.set()
             self._wake.set()
             measure_thread.join(timeout=self.cfg.clock_measurement.ntp.timeout_seconds * 3 + 1)
+            if chrony_thread is not None:
+                chrony_thread.join(timeout=2)
             with contextlib.suppress(Exception):
                 publisher.publish(self.snapshot(self.clock.monotonic_ns(), stopped=True))
             if clockbound is not None:

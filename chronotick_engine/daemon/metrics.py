@@ -74,6 +74,16 @@ class _DaemonCollector:
                 "1 when TimesFM forecasters are in use",
                 float(st.models.ready),
             ),
+            gauge(
+                "chronotick_hard_bound_seconds",
+                "worst-case |true time - CLOCK_REALTIME| now (ClockBound's bound)",
+                st.hard_bound_ms and st.hard_bound_ms * ms,
+            ),
+            gauge(
+                "chronotick_chrony_nts_disagreement_seconds",
+                "gap between chronyd's hard interval and the NTS-authenticated one (0: they overlap)",
+                _guard_gap_ms(st) and _guard_gap_ms(st) * ms,
+            ),
         ):
             if metric is not None:
                 yield metric
@@ -119,6 +129,11 @@ class _DaemonCollector:
         yield authenticated
         yield cookies
         yield key_exchanges
+
+
+def _guard_gap_ms(st: DaemonDetail) -> float | None:
+    guard = st.chrony.nts_guard if st.chrony is not None else None
+    return None if guard is None else guard.disagreement_ms
 
 
 def start_metrics_server(status: Callable[[], DaemonDetail], port: int, address: str = "127.0.0.1") -> object:

@@ -77,6 +77,34 @@ class ModelsDetail(_Detail):
     failures: int = 0
 
 
+class NtsGuardDetail(_Detail):
+    """chronyd's hard interval against the NTS-authenticated one (docs/SECURITY.md, "The NTS guard")."""
+
+    disrupted: bool
+    disagreeing_checks: int = Field(description="consecutive checks in which the intervals were disjoint")
+    disagreement_ms: float | None = Field(
+        description="the gap between the two intervals; 0 when they overlap"
+    )
+    chrony_interval_ms: tuple[float, float] | None = Field(description="chronyd's, true - system time")
+    nts_interval_ms: tuple[float, float] | None = Field(description="the NTS servers', true - system time")
+
+
+class ChronyDetail(_Detail):
+    """The host's chronyd, when it is the source (clock_measurement.chrony)."""
+
+    socket: str
+    reference: str | None
+    stratum: int | None
+    leap: str | None
+    correction_ms: float | None = Field(description="chronyd's remaining correction: true - system time")
+    root_delay_ms: float | None
+    root_dispersion_ms: float | None
+    skew_ppm: float | None
+    reference_age_s: float | None = Field(description="seconds since chronyd last updated the clock")
+    problem: str | None = Field(description="why chronyd's time is not served as SYNCHRONIZED, one line")
+    nts_guard: NtsGuardDetail | None
+
+
 class DaemonDetail(_Detail):
     pid: int
     status: str = Field(description="the daemon's own status when it wrote the file")
@@ -99,6 +127,7 @@ class DaemonDetail(_Detail):
     publish: PublishDetail
     servers: list[ServerDetail]
     models: ModelsDetail
+    chrony: ChronyDetail | None = None
 
 
 MAX_DETAIL_BYTES = 64 * 1024  # a sidecar with 64 servers is under 32 KiB

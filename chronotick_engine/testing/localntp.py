@@ -164,3 +164,58 @@ class LocalChrony:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+class LocalChronyClient:
+    """chronyd as a client of loopback servers, leaving the system clock alone (-x), with its
+    command socket in a private directory: the host chronyd that the chrony source reads."""
+
+    def __init__(self, servers: list[tuple[str, int]], poll: int = -2):
+        self.servers = servers
+        self.poll = poll  # log2 seconds: -2 polls four times a second
+        self.dir = Path(tempfile.mkdtemp(prefix="chronotick-chronyc-"))
+        self.dir.chmod(0o700)  # chronyd refuses a command socket in a directory others can enter
+        self.socket = str(self.dir / "chronyd.sock")
+        self.proc: subprocess.Popen | None = None
+
+    def start(self, timeout: float = 10.0) -> LocalChronyClient:
+        chronyd = shutil.which("chronyd") or "/usr/sbin/chronyd"
+        lines = [
+            f"server {host} port {port} iburst minpoll {self.poll} maxpoll {self.poll}"
+            for host, port in self.servers
+        ]
+        lines += [
+            "port 0",
+            f"bindcmdaddress {self.socket}",
+            "cmdport 0",
+            f"driftfile {self.dir}/drift",
+            f"pidfile {self.dir}/chronyd.pid",
+        ]
+        conf = self.dir / "chrony.conf"
+        conf.write_text("\n".join(lines) + "\n")
+        log = open(self.dir / "chronyd.log", "w")  # noqa: SIM115 - lives as long as the process
+        self.proc = subprocess.Popen(
+            [chronyd, "-d", "-x", "-u", "root", "-f", str(conf)], stdout=log, stderr=log
+        )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"chronyd exited: {(self.dir / 'chronyd.log').read_text()[-500:]}")
+            if Path(self.socket).exists():
+                return self
+            time.sleep(0.1)
+        self.stop()
+        raise RuntimeError(f"chronyd made no command socket at {self.socket} within {timeout} s")
+
+    def stop(self) -> None:
+        stop_process(self.proc)
+
+    def close(self) -> None:
+        self.stop()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def __enter__(self) -> LocalChronyClient:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
