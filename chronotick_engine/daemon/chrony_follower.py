@@ -17,9 +17,12 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from chronotick_engine.measure.chrony import ChronyReport
-from chronotick_engine.measure.hard_bound import HardInterval
+from chronotick_engine.config import ChronoTickConfig
+from chronotick_engine.measure.chrony import ChronyReader, ChronyReport, ChronyUnavailable
+from chronotick_engine.measure.hard_bound import HardInterval, intersect
+from chronotick_engine.measure.ntp import Exchange
 from chronotick_engine.model.base import ClockEstimate
+from chronotick_engine.protocol.codec import Status
 from chronotick_engine.protocol.detail import ChronyDetail, NtsGuardDetail
 
 log = logging.getLogger("chronotick.daemon")
@@ -98,22 +101,83 @@ class NtsGuard:
         )
 
 
-def chrony_detail(
-    socket_path: str, report: ChronyReport | None, problem: str | None, guard: NtsGuard | None
-) -> ChronyDetail:
-    return ChronyDetail(
-        socket=socket_path,
-        reference=None if report is None else report.reference,
-        stratum=None if report is None else report.stratum,
-        leap=None if report is None else report.leap,
-        correction_ms=None if report is None else round(report.correction * 1e3, 6),
-        root_delay_ms=None if report is None else round(report.root_delay * 1e3, 6),
-        root_dispersion_ms=None if report is None else round(report.root_dispersion * 1e3, 6),
-        skew_ppm=None if report is None else round(report.skew_ppm, 4),
-        reference_age_s=None if report is None else round(report.age_s, 3),
-        problem=problem,
-        nts_guard=None if guard is None else guard.detail(),
-    )
+class ChronyFollower:
+    """chrony mode's state: the last report, why it may not be served, its hard interval, and the
+    guard. The daemon calls fetch() outside its lock and everything else under it."""
+
+    def __init__(self, cfg: ChronoTickConfig):
+        section = cfg.clock_measurement.chrony
+        assert section is not None
+        self.section = section
+        self.estimator = cfg.estimator
+        self.reader = ChronyReader(section.socket)
+        self.report: ChronyReport | None = None
+        self.problem: str | None = None
+        self.hard: HardInterval | None = None
+        self.reads = 0
+        nts = any(e.nts for e in cfg.clock_measurement.ntp.entries())
+        self.guard = NtsGuard() if nts else None
+
+    def fetch(self) -> tuple[ChronyReport | None, str | None]:
+        """(report, why it must not be served): the socket I/O, outside any lock."""
+        try:
+            report = self.reader.read()
+        except ChronyUnavailable as exc:
+            return None, str(exc)
+        return report, report.problem(self.section.max_reference_age_seconds)
+
+    def adopt(self, report: ChronyReport | None, problem: str | None) -> ClockEstimate | None:
+        """Take a fetched report; the estimate to publish when it may be served. A change of
+        problem is logged once."""
+        if problem != self.problem:
+            if problem is not None:
+                log.warning("not SYNCHRONIZED: %s", problem)
+            elif self.reads:
+                log.info("chronyd is usable again (reference %s)", report.reference if report else "?")
+        self.problem = problem
+        if report is not None:
+            self.report = report
+        if report is None or problem is not None:
+            return None
+        self.hard = hard_from(report, self.estimator.max_drift_ppm)
+        self.reads += 1
+        return estimate_from(report, self.estimator.wander_ppm, self.estimator.asymmetry_fraction)
+
+    def check_guard(self, authenticated: list[Exchange], now_ns: int) -> None:
+        """One guard check: the NTS-authenticated exchanges' hard interval against chronyd's."""
+        if self.guard is None or not authenticated or self.hard is None:
+            return
+        nts = intersect(authenticated, now_ns, 0.0, self.estimator.max_drift_ppm * 1e-6)
+        if nts is not None:
+            self.guard.check(self.hard, nts, now_ns)
+
+    def silence_limit_s(self) -> float:
+        return 3 * self.section.poll_seconds + 2.0  # a missed read or two is not yet silence
+
+    def status(self, now_ns: int, est: ClockEstimate | None, disrupted: bool, last_ns: int) -> Status:
+        if disrupted or (self.guard is not None and self.guard.disrupted):
+            return Status.DISRUPTED
+        if est is None:
+            return Status.WARMING_UP
+        if self.problem is not None or (now_ns - last_ns) / 1e9 > self.silence_limit_s():
+            return Status.FREE_RUNNING
+        return Status.SYNCHRONIZED
+
+    def detail(self) -> ChronyDetail:
+        r = self.report
+        return ChronyDetail(
+            socket=self.section.socket,
+            reference=None if r is None else r.reference,
+            stratum=None if r is None else r.stratum,
+            leap=None if r is None else r.leap,
+            correction_ms=None if r is None else round(r.correction * 1e3, 6),
+            root_delay_ms=None if r is None else round(r.root_delay * 1e3, 6),
+            root_dispersion_ms=None if r is None else round(r.root_dispersion * 1e3, 6),
+            skew_ppm=None if r is None else round(r.skew_ppm, 4),
+            reference_age_s=None if r is None else round(r.age_s, 3),
+            problem=self.problem,
+            nts_guard=None if self.guard is None else self.guard.detail(),
+        )
 
 
 def _ms(interval: tuple[float, float]) -> str:

@@ -17,7 +17,7 @@ import threading
 import time
 
 from chronotick_engine.config import ChronoTickConfig
-from chronotick_engine.daemon.chrony_follower import NtsGuard, chrony_detail, estimate_from, hard_from
+from chronotick_engine.daemon.chrony_follower import ChronyFollower
 from chronotick_engine.daemon.clock_state import ClockState
 from chronotick_engine.daemon.clockbound_output import ClockBoundOutput
 from chronotick_engine.daemon.measurement import Measurer, QueryFn
@@ -27,7 +27,6 @@ from chronotick_engine.daemon.publication import (
     build_snapshot,
     hard_interval_now,
 )
-from chronotick_engine.measure.chrony import ChronyReader, ChronyReport, ChronyUnavailable
 from chronotick_engine.measure.hard_bound import HardInterval, bound_ns, intersect
 from chronotick_engine.measure.ntp import SYSTEM_CLOCK, ClockSource, query
 from chronotick_engine.measure.selection import select
@@ -79,14 +78,7 @@ class Daemon:
         self._sidecar_error: str | None = None
         # chrony mode (clock_measurement.chrony): chronyd's reports are the estimate, and the
         # NTS servers beside it guard it (chrony_follower.py).
-        chrony = cfg.clock_measurement.chrony
-        self.chrony = ChronyReader(chrony.socket) if chrony is not None else None
-        self._chrony_report: ChronyReport | None = None
-        self._chrony_problem: str | None = None
-        self._chrony_hard: HardInterval | None = None
-        self._chrony_reads = 0
-        nts = any(e.nts for e in cfg.clock_measurement.ntp.entries())
-        self.guard = NtsGuard() if chrony is not None and nts else None
+        self.chrony = ChronyFollower(cfg) if cfg.clock_measurement.chrony is not None else None
 
     # forecasting -----------------------------------------------------------------------------------
 
@@ -161,7 +153,9 @@ class Daemon:
         chosen = select(good)
         self.measurer.note_selection(chosen)
         if self.chrony is not None:  # the exchanges only guard chronyd: they do not steer
-            self.check_guard([x for x in chosen.truechimers if x.authenticated])
+            now = self.clock.monotonic_ns()
+            with self._lock:
+                self.chrony.check_guard([x for x in chosen.truechimers if x.authenticated], now)
             return "guard"
         m = chosen.combined()
         assert m is not None
@@ -181,52 +175,25 @@ class Daemon:
 
     def read_chrony(self) -> None:
         """One read of chronyd: a good report becomes the estimate; a bad one (or none) keeps the
-        last estimate, which widens, and says why in one line, logged once per cause."""
+        last estimate, which widens, and says why (chrony_follower.py)."""
         assert self.chrony is not None
-        cfg = self.cfg
-        try:
-            report: ChronyReport | None = self.chrony.read()
-        except ChronyUnavailable as exc:
-            report, problem = None, str(exc)
-        else:
-            problem = report.problem(cfg.clock_measurement.chrony.max_reference_age_seconds)
+        report, problem = self.chrony.fetch()
         with self._lock:
-            if problem != self._chrony_problem:
-                if problem is not None:
-                    log.warning("not SYNCHRONIZED: %s", problem)
-                elif self._chrony_reads:
-                    log.info("chronyd is usable again (reference %s)", report.reference if report else "?")
-            self._chrony_problem = problem
-            if report is not None:
-                self._chrony_report = report
-            if report is None or problem is not None:
-                return
-            self._estimate = estimate_from(report, cfg.estimator.wander_ppm, cfg.estimator.asymmetry_fraction)
-            self._chrony_hard = self._hard = hard_from(report, cfg.estimator.max_drift_ppm)
-            self._chrony_reads += 1
-            self.state.sample_accepted(report.mono_ns)
-
-    def check_guard(self, authenticated: list) -> None:
-        """One guard check: the NTS-authenticated exchanges' hard interval against chronyd's."""
-        if self.guard is None or not authenticated:
-            return
-        now = self.clock.monotonic_ns()
-        nts = intersect(authenticated, now, 0.0, self.cfg.estimator.max_drift_ppm * 1e-6)
-        with self._lock:
-            chrony = self._chrony_hard
-            if nts is not None and chrony is not None:
-                self.guard.check(chrony, nts, now)
+            est = self.chrony.adopt(report, problem)
+            if est is not None and report is not None:
+                self._estimate, self._hard = est, self.chrony.hard
+                self.state.sample_accepted(report.mono_ns)
 
     def _chrony_loop(self) -> None:
         assert self.chrony is not None
-        poll = self.cfg.clock_measurement.chrony.poll_seconds
+        poll = self.chrony.section.poll_seconds
         while not self._stop.is_set():
             try:
                 self.read_chrony()
             except Exception:  # never let one bad read end the following
                 log.exception("chrony read failed")
             self._stop.wait(poll)
-        self.chrony.close()
+        self.chrony.reader.close()
 
     def _measure_loop(self) -> None:
         while not self._stop.is_set():
@@ -244,32 +211,23 @@ class Daemon:
     # status ----------------------------------------------------------------------------------------
 
     def silence_limit_s(self) -> float:
-        if self.chrony is not None:  # a missed read or two is not yet silence
-            return 3 * self.cfg.clock_measurement.chrony.poll_seconds + 2.0
+        if self.chrony is not None:
+            return self.chrony.silence_limit_s()
         return self.state.silence_limit_s(self.measurer.interval_s)
 
     def current_status(self, now_ns: int) -> Status:
         with self._lock:
             est, disrupted = self._estimate, self.state.disrupted
             last = self.state.last_sample_ns
-            problem = self._chrony_problem
-        if self.chrony is None:
-            return self.state.status(
-                now_ns, est, disrupted, last, self.model.accepted, self.measurer.interval_s
-            )
-        if disrupted or (self.guard is not None and self.guard.disrupted):
-            return Status.DISRUPTED
-        if est is None:
-            return Status.WARMING_UP
-        if problem is not None or (now_ns - last) / 1e9 > self.silence_limit_s():
-            return Status.FREE_RUNNING
-        return Status.SYNCHRONIZED
+            if self.chrony is not None:
+                return self.chrony.status(now_ns, est, disrupted, last)
+        return self.state.status(now_ns, est, disrupted, last, self.model.accepted, self.measurer.interval_s)
 
     def snapshot(self, now_ns: int, stopped: bool = False) -> Snapshot:
         with self._lock:
             est = self._estimate
             last_ntp = self.state.last_sample_ns
-            samples = self.model.accepted if self.chrony is None else self._chrony_reads
+            samples = self.model.accepted if self.chrony is None else self.chrony.reads
         self.published_estimate = est  # what readers get from it: the ClockBound record covers this one
         flags = Flag(0)
         if samples >= self.cfg.estimator.min_samples:
@@ -322,9 +280,7 @@ class Daemon:
     def _chrony_detail(self) -> ChronyDetail:
         assert self.chrony is not None
         with self._lock:
-            return chrony_detail(
-                self.chrony.socket_path, self._chrony_report, self._chrony_problem, self.guard
-            )
+            return self.chrony.detail()
 
     def write_status_file(self) -> None:
         """The sidecar beside the segment, replaced whole (the 128-byte segment has no room for it),
@@ -357,8 +313,9 @@ class Daemon:
             self.measurer.interval_s,
             self.model.accepted,
             self.forecast.ready,
-            self._chrony_problem,
-            self.guard is not None and self.guard.disrupted,
+            None
+            if self.chrony is None
+            else (self.chrony.problem, self.chrony.guard and self.chrony.guard.disrupted),
         )
         hit = self._heartbeat.current(now_ns, key)
         if hit is not None:
