@@ -190,6 +190,9 @@ async def main() -> None:
                 "stdio_get_time_ratio_vs_peer": ratio(
                     stdio, "chronotick:get_time", "mcp_server_time:get_current_time"
                 ),
+                "stdio_get_current_time_ratio_vs_peer": ratio(
+                    stdio, "chronotick:get_current_time", "mcp_server_time:get_current_time"
+                ),
                 "stdio_convert_time_ratio_vs_peer": ratio(
                     stdio, "chronotick:convert_time", "mcp_server_time:convert_time"
                 ),

@@ -185,3 +185,22 @@ def test_a_daemon_stopped_before_its_first_estimate_reads_stopped_everywhere(
     out = call_stdio_tool(shm_path, "get_daemon_status")
     assert out["status"] == "STOPPED" and "Connection refused" in out["summary"], out
     assert "next key exchange" not in out["summary"], out["summary"]
+
+
+def test_exchanges_are_kernel_stamped_and_fall_back_to_user_space(
+    chrony, nts_chrony, pki, daemon_factory, shm_path
+):
+    """The kernel stamps both datagrams, plain and NTS; forced off, the status says `user`."""
+    import os
+
+    from daemonproc import nts_entry
+
+    d = daemon_factory([chrony.address, nts_entry(nts_chrony.nts_port, pki[0])])
+    assert ChronoTickClient(shm_path).wait_for_sync(10)
+    servers = d.status_file()["servers"]
+    assert [s["timestamping"] for s in servers] == ["kernel", "kernel"], servers
+    assert servers[1]["authenticated"]
+    d.stop()
+    user = daemon_factory([chrony.address], env={**os.environ, "CHRONOTICK_USER_TIMESTAMPS": "1"})
+    assert ChronoTickClient(shm_path).wait_for_sync(10)
+    assert user.status_file()["servers"][0]["timestamping"] == "user"

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import signal
+import statistics
 import subprocess
 import sys
 import time
@@ -110,11 +111,13 @@ def test_asymmetric_path_stays_inside_the_bound(
         p.faults.request_delay_s = request_ms / 1e3
         p.faults.delay_s = reply_ms / 1e3
     extra = f"estimator: {{asymmetry_fraction: {fraction}}}\n" if fraction is not None else ""
-    _, client = start_synced(daemon_factory, shm_path, [p.address for p in ps], extra)
+    d, client = start_synced(daemon_factory, shm_path, [p.address for p in ps], extra)
     time.sleep(2)
     hold_synchronized(client, 5)
-    bias = abs(client.get_time().offset_correction)
-    assert bias > 0.3 * (reply_ms - request_ms) / 2e3  # the bias is really there
+    # The bias is really there, in what the servers are measured at. (The estimate itself may
+    # lie anywhere inside its bound: the proxies' own scheduling noise can pull it nearer the truth.)
+    offsets = [s["last_offset_ms"] for s in d.status_file()["servers"]]
+    assert statistics.median(abs(x) for x in offsets) / 1e3 > 0.3 * (reply_ms - request_ms) / 2e3, offsets
 
 
 def test_truncated_kiss_of_death_and_bad_origin_replies_are_counted(

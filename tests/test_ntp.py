@@ -111,4 +111,7 @@ def test_two_disagreeing_servers_cannot_be_judged():
 
 def test_combined_prefers_low_delay():
     m = select([ex("near", 0.001, 0.0002), ex("far", 0.003, 0.050)]).combined()
-    assert m is not None and abs(m.offset - 0.001) < 1e-4 and m.delay == 0.0002
+    assert m is not None and abs(m.offset - 0.001) < 1e-4
+    # Its delay weighs the paths as its offset does: near the best path's, never below it, so
+    # that delay/2 still bounds the combined offset's error.
+    assert 0.0002 <= m.delay < 0.0003

@@ -94,7 +94,13 @@ def test_synchronized_over_nts_and_every_sample_authenticated(pki, nts_chrony, d
         assert srv["nts_key_exchanges"] == 1 and srv["nts_cookies"] == 8, srv
         assert srv["ntp_address"].endswith(f":{nts_chrony.port}"), srv
         assert srv["nts_last_ke_ms"] is not None and srv["nts_last_ke_unix_s"] <= time.time(), name
-    body = urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=5).read().decode()
+    # The metrics are live: while an exchange is in flight its cookie is spent and the new ones
+    # have not come, so 8 is what a scrape between exchanges shows.
+    for _ in range(20):
+        body = urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=5).read().decode()
+        if 'chronotick_server_nts_cookies{server="127.0.0.1"} 8.0' in body:
+            break
+        time.sleep(0.05)
     assert 'chronotick_server_authenticated{server="localhost"} 1.0' in body
     assert 'chronotick_server_nts_cookies{server="127.0.0.1"} 8.0' in body
     text = subprocess.run(

@@ -43,6 +43,7 @@ class ServerState:
     port: int = 0
     nts: NtsSession | None = None  # set for a server that must be measured with NTS
     authenticated: bool = False  # the last accepted reply passed NTS verification
+    timestamping: str | None = None  # how the last accepted exchange was stamped
     reach: int = 0  # 8-bit shift register of recent poll successes, as in ntpd/chrony
     polls: int = 0
     accepted: int = 0
@@ -67,6 +68,7 @@ class ServerState:
         self.last_ok_mono_ns = ex.mono_ns
         self.last_error = None
         self.authenticated = ex.authenticated
+        self.timestamping = ex.timestamping
 
     def record_failure(self, reason: str, detail: str = "") -> None:
         self.polls += 1
@@ -93,6 +95,7 @@ class ServerState:
             last_error=self.last_error,
             nts=nts is not None,
             authenticated=self.authenticated,
+            timestamping=self.timestamping,
             nts_cookies=None if nts is None else nts.cookies,
             nts_key_exchanges=None if nts is None else nts.key_exchanges,
             nts_last_ke_unix_s=None if nts is None else nts.last_ke_unix_s,

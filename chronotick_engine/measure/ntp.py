@@ -16,6 +16,8 @@ from dataclasses import dataclass
 
 import ntplib
 
+from chronotick_engine.measure import timestamps
+
 DEFAULT_NTP_PORT = 123
 NTP_PACKET_SIZE = 48
 MAX_DATAGRAM = 4096  # an NTS reply carrying eight cookies is about a kilobyte
@@ -57,6 +59,7 @@ class Exchange:
     stratum: int
     root_distance: float
     authenticated: bool = False  # the reply passed NTS verification
+    timestamping: str = "user"  # kernel (both ways), kernel-rx, or user: measure/timestamps.py
 
 
 def ns_to_ntp(real_ns: int) -> int:
@@ -132,6 +135,7 @@ class Transaction:
     t1_real: int
     t4_mono: int
     t4_real: int
+    timestamping: str = "user"
 
     def exchange(self, server: str, fields: tuple[float, float, int, float], authenticated: bool) -> Exchange:
         offset, delay, stratum, rdist = fields
@@ -144,40 +148,63 @@ class Transaction:
             stratum=stratum,
             root_distance=rdist,
             authenticated=authenticated,
+            timestamping=self.timestamping,
         )
+
+
+# Set (to anything) to take every timestamp in user space: a diagnostic, and how the tests show
+# the fall back that a socket refusing kernel stamps gets.
+USER_TIMESTAMPS_ENV = "CHRONOTICK_USER_TIMESTAMPS"
+_PLAUSIBLE_NS = 1_000_000_000  # a kernel stamp further than this from ours is not believed
 
 
 def transact(
     host: str, port: int, request: bytes, cookie: int, timeout: float, clock: ClockSource = SYSTEM_CLOCK
 ) -> Transaction:
     """Send `request` (whose transmit timestamp is `cookie`) and wait for the datagram that echoes
-    it; raise OSError/TimeoutError when none comes."""
+    it; raise OSError/TimeoutError when none comes. The kernel stamps both datagrams where it can
+    (measure/timestamps.py); a substituted clock (tests, simulations) always stamps in user space."""
     infos = socket.getaddrinfo(host, port, type=socket.SOCK_DGRAM)
     family, _, _, _, addr = infos[0]
+    kernel = type(clock) is ClockSource and not os.environ.get(USER_TIMESTAMPS_ENV)
     with socket.socket(family, socket.SOCK_DGRAM) as sock:
+        rx_on, tx_on = timestamps.enable(sock) if kernel else (False, False)
         sock.settimeout(timeout)
         sock.connect(addr)  # a connected socket only receives from this server
         deadline = time.monotonic() + timeout
         t1_mono, t1_real = clock.monotonic_ns(), clock.realtime_ns()
         sock.send(request)
         stray: bytes | None = None
+        stray_stamp: int | None = None
         while True:
             sock.settimeout(max(1e-3, deadline - time.monotonic()))
             try:
-                data = sock.recv(MAX_DATAGRAM)
+                data, k4 = (
+                    timestamps.recv_stamped(sock, MAX_DATAGRAM) if rx_on else (sock.recv(MAX_DATAGRAM), None)
+                )
             except TimeoutError:
                 if stray is None:
                     raise
                 # Only replies that do not answer this request came: say why they were refused
                 # (truncated, spoofed or stale origin) rather than a bare timeout.
-                data, t4_real = stray, clock.realtime_ns()
-                t4_mono = clock.monotonic_ns()
+                data, k4 = stray, stray_stamp
+                t4_real, t4_mono = clock.realtime_ns(), clock.monotonic_ns()
                 break
             t4_real, t4_mono = clock.realtime_ns(), clock.monotonic_ns()
             if data[24:32] == _TS.pack(cookie) or time.monotonic() >= deadline:
                 break
-            stray = data  # skipped, not fatal: the genuine reply may still come
-    return Transaction(data, t1_mono, t1_real, t4_mono, t4_real)
+            stray, stray_stamp = data, k4  # skipped, not fatal: the genuine reply may still come
+        rx = k4 is not None and 0 <= t4_real - k4 < _PLAUSIBLE_NS
+        if rx:
+            t4_mono -= t4_real - k4
+            t4_real = k4
+        k1 = timestamps.sent_stamp(sock) if tx_on else None
+        tx = k1 is not None and 0 <= k1 - t1_real < _PLAUSIBLE_NS
+        if tx:
+            t1_mono += k1 - t1_real
+            t1_real = k1
+    stamping = "kernel" if rx and tx else "kernel-rx" if rx else "user"
+    return Transaction(data, t1_mono, t1_real, t4_mono, t4_real, stamping)
 
 
 def new_cookie() -> int:

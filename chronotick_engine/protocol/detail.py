@@ -48,6 +48,11 @@ class ServerDetail(_Detail):
     authenticated: bool = Field(
         default=False, description="the last accepted reply passed NTS (RFC 8915) verification"
     )
+    timestamping: str | None = Field(
+        default=None,
+        description="how the last accepted exchange was stamped: kernel (both datagrams), kernel-rx "
+        "(the reply only), or user (after recv() returned)",
+    )
     nts_cookies: int | None = Field(default=None, description="NTS cookies on hand (at most 8)")
     nts_key_exchanges: int | None = Field(default=None, description="successful NTS-KE sessions so far")
     nts_last_ke_unix_s: float | None = Field(default=None, description="when the last NTS-KE succeeded")
