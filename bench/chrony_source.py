@@ -47,7 +47,16 @@ def run_daemon(mode: str, server, ca_file, host, seconds: float, work: Path) -> 
     cfg = work / f"{mode}.yaml"
     cfg.write_text(config(mode, server, ca_file, host, str(work / "shm0")))
     proc = subprocess.Popen(
-        [str(BIN / "chronotick-daemon"), "--config", str(cfg), "--shm-path", path, "--log-level", "WARNING", *ROOT_ARGS]
+        [
+            str(BIN / "chronotick-daemon"),
+            "--config",
+            str(cfg),
+            "--shm-path",
+            path,
+            "--log-level",
+            "WARNING",
+            *ROOT_ARGS,
+        ]
     )
     try:
         client = ChronoTickClient(path)
@@ -115,7 +124,9 @@ def main() -> None:
             {
                 "benchmark": "chrony_source_halfwidths",
                 "samples": len(widths),
-                "chronyd_root_delay_half_plus_dispersion_us_median": round(statistics.median(chronyd_half) * 1e3, 3),
+                "chronyd_root_delay_half_plus_dispersion_us_median": round(
+                    statistics.median(chronyd_half) * 1e3, 3
+                ),
                 "hard_halfwidth_us_median": round(statistics.median(w[1] for w in widths) * 1e3, 3),
                 "halfwidth95_us_median": round(statistics.median(w[2] for w in widths) * 1e3, 3),
                 "truth_inside_95_share": round(sum(w[3] for w in widths) / max(1, len(widths)), 3),

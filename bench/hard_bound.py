@@ -83,7 +83,9 @@ def main() -> None:
                 "summary": "hard_bound",
                 "traces": len(scored),
                 "hard_consistent_min": min(r["hard_consistent"] for r in scored),
-                "hard_always_holds_95": all(r["hard_halfwidth_ms_mean"] >= r["halfwidth95_ms_mean"] for r in scored),
+                "hard_always_holds_95": all(
+                    r["hard_halfwidth_ms_mean"] >= r["halfwidth95_ms_mean"] for r in scored
+                ),
             }
         )
     )
