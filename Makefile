@@ -12,7 +12,7 @@ SHM ?= /dev/shm/chronotick_shm
 setup: $(STAMP)
 
 # Re-installs only when pyproject.toml changes, so a second `make` is quick.
-$(STAMP): pyproject.toml setup.py chronotick_engine/_native.c clients/c/chronotick.h
+$(STAMP): pyproject.toml setup.py chronotick_engine/_native.c chronotick_engine/_heartbeat.c clients/c/chronotick.h clients/c/chronotick_writer.h
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --disable-pip-version-check -e ".[$(EXTRAS)]" 2>&1 | grep -v "is ignored: it is neither" || true
 	$(PY) -c "import chronotick_engine, chronotick_mcp.app, chronotick_mcp.stdio_app, chronotick_mcp.sdk"
@@ -75,6 +75,7 @@ clients/c/example: clients/c/example.c clients/c/chronotick.h
 	$(CC) -std=c11 -Wall -Wextra -Werror -O2 -o $@ clients/c/example.c -lm
 install-c:
 	install -D -m 0644 clients/c/chronotick.h $(DESTDIR)$(PREFIX)/include/chronotick.h
+	install -D -m 0644 clients/c/chronotick_writer.h $(DESTDIR)$(PREFIX)/include/chronotick_writer.h
 	install -d $(DESTDIR)$(PREFIX)/lib/pkgconfig
 	sed 's|@PREFIX@|$(PREFIX)|' clients/c/chronotick.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/chronotick.pc
 
@@ -87,4 +88,4 @@ bench: setup system-deps
 	$(PY) bench/run_all.py
 
 clean:
-	rm -rf $(VENV) .tools build dist *.egg-info .pytest_cache .ruff_cache clients/c/example chronotick_engine/_native*.so
+	rm -rf $(VENV) .tools build dist *.egg-info .pytest_cache .ruff_cache clients/c/example chronotick_engine/_native*.so chronotick_engine/_heartbeat*.so

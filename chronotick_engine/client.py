@@ -18,7 +18,7 @@ from chronotick_engine.errors import NotReadyError, SegmentError
 from chronotick_engine.extrapolation import halfwidth_coefficients
 from chronotick_engine.protocol.codec import Snapshot, Source, Status
 from chronotick_engine.protocol.detail import DaemonDetail, without_schedule
-from chronotick_engine.protocol.paths import default_path
+from chronotick_engine.protocol.paths import PURE_PYTHON_ENV, default_path
 from chronotick_engine.protocol.reader import SegmentReader
 
 try:  # the optional C fast path (clients/c/chronotick.h), built when a compiler was there
@@ -26,7 +26,6 @@ try:  # the optional C fast path (clients/c/chronotick.h), built when a compiler
 except ImportError:
     _native = None
 
-PURE_PYTHON_ENV = "CHRONOTICK_PURE_PYTHON"
 
 MAX_FUTURE_SECONDS = 3600.0
 MIN_UNCERTAINTY_NS = 1_000  # never claim a perfect clock

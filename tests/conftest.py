@@ -1,9 +1,11 @@
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import glob
 import os
 import shutil
+import subprocess
 import sys
 import threading
 import time
@@ -102,6 +104,26 @@ def publisher(shm_path):
     with Publisher(shm_path) as pub:
         pub.publish(synced_snapshot())
         yield pub
+
+
+# A writer publishing flat out, every image keeping one invariant (chronotick_engine/testing/torn.py).
+TORN = [sys.executable, "-m", "chronotick_engine.testing.torn"]
+
+
+@contextlib.contextmanager
+def torn_writer(path: str, native: bool = False, seconds: float = 900):
+    """The torn-read writer on `path` (the C writer with `native`), until the block ends."""
+    proc = subprocess.Popen(
+        [*TORN, "writer", path, str(seconds), *(["--native"] if native else [])],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout.readline().strip() == "ready"
+        yield proc
+    finally:
+        proc.kill()
+        proc.wait()
 
 
 def fresh(pub):

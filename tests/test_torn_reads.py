@@ -4,12 +4,16 @@ no accepted snapshot may be internally inconsistent according to the independent
 from __future__ import annotations
 
 import dataclasses
+import json
 import multiprocessing as mp
+import subprocess
 import time
 
-from conftest import synced_snapshot
+import pytest
+from conftest import TORN, synced_snapshot, torn_writer
 from independent_decoder import decode_v1
 
+from chronotick_engine.client import native_available
 from chronotick_engine.protocol import Publisher, SegmentReader, encode
 
 READS_PER_READER = 500_000
@@ -69,3 +73,21 @@ def test_no_torn_snapshot_is_ever_accepted(shm_path):
     assert total >= 1_000_000
     assert sum(b for _, b, _ in results) == 0
     print(f"reads={total} torn_retries={sum(t for _, _, t in results)} inconsistent_accepted=0")
+
+
+@pytest.mark.parametrize("writer", ["python", "c"])
+@pytest.mark.parametrize("path, reads", [("pure", 1_000_000), ("native", 10_000_000)])
+def test_python_readers_accept_no_torn_snapshot_from_either_writer(shm_path, writer, path, reads):
+    """The Python client's two paths (pure Python; the C fast path, chronotick_engine._native)
+    against the Python Publisher and the C writer publishing flat out."""
+    if path == "native" and not native_available():
+        pytest.skip("the native reader is not built here")
+    with torn_writer(shm_path, native=writer == "c"):
+        out = subprocess.run(
+            [*TORN, "read", shm_path, str(reads), *(["--native"] if path == "native" else [])],
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+    result = json.loads(out.stdout)
+    assert out.returncode == 0 and result["reads"] == reads and result["inconsistent"] == 0, result

@@ -2,6 +2,7 @@
 
 measurement thread: poll every server concurrently -> validate -> select -> ClockModel.update
 publish loop:       every 1/freq s -> status from freshness and step checks -> Publisher.publish
+                    (the ticks on a C thread where it is built: publish_loop.py)
 
 The publish loop only reads the latest estimate under a lock, so a slow NTP server or model never
 stalls it. Measurement (measurement.py), the status machine (clock_state.py) and what a tick
@@ -14,7 +15,6 @@ import contextlib
 import logging
 import os
 import threading
-import time
 
 from chronotick_engine.config import ChronoTickConfig
 from chronotick_engine.daemon.chrony_follower import ChronyFollower
@@ -27,6 +27,7 @@ from chronotick_engine.daemon.publication import (
     build_snapshot,
     hard_interval_now,
 )
+from chronotick_engine.daemon.publish_loop import run_native, run_python
 from chronotick_engine.measure.hard_bound import HardInterval, bound_ns, intersect
 from chronotick_engine.measure.ntp import SYSTEM_CLOCK, ClockSource, query
 from chronotick_engine.measure.selection import select
@@ -40,6 +41,7 @@ from chronotick_engine.model.setup import (
 )
 from chronotick_engine.protocol.codec import Flag, Snapshot, Status
 from chronotick_engine.protocol.detail import ChronyDetail, DaemonDetail, ModelsDetail
+from chronotick_engine.protocol.native_heartbeat import NativeHeartbeat
 from chronotick_engine.protocol.paths import detail_path
 from chronotick_engine.protocol.writer import SnapshotWriter
 from chronotick_engine.shared_files import replace_atomically
@@ -64,6 +66,7 @@ class Daemon:
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._wake = threading.Event()
+        self._changed = threading.Event()  # a new estimate: the native publish loop rebuilds now
         self._estimate: ClockEstimate | None = None
         self._hard: HardInterval | None = None  # the worst-case interval (measure/hard_bound.py)
         self.published_estimate: ClockEstimate | None = None  # the estimate in the last snapshot built
@@ -107,6 +110,7 @@ class Daemon:
         with self._lock:
             self.model.refresh()
             self._estimate = self.model.estimate
+        self._changed.set()
 
     # the status machine's inputs -------------------------------------------------------------------
 
@@ -167,6 +171,7 @@ class Daemon:
                 self.state.sample_accepted(int(m.t * 1e9))
                 drift = 0.0 if est is None else est.drift
                 self._hard = intersect(chosen.truechimers, self.clock.monotonic_ns(), drift, max_drift)
+        self._changed.set()
         if verdict != "accepted":
             log.info("round verdict: %s (offset %+.6f s)", verdict, m.offset)
         return verdict
@@ -183,6 +188,7 @@ class Daemon:
             if est is not None and report is not None:
                 self._estimate, self._hard = est, self.chrony.hard
                 self.state.sample_accepted(report.mono_ns)
+        self._changed.set()
 
     def _chrony_loop(self) -> None:
         assert self.chrony is not None
@@ -340,7 +346,7 @@ class Daemon:
 
     def run(self, publisher: SnapshotWriter, clockbound: ClockBoundOutput | None = None) -> None:
         """Publish at cfg.daemon.freq_hz until stop(), and into `clockbound` at most 10 times a
-        second; measurement runs on its own thread."""
+        second (publish_loop.py); measurement runs on its own thread."""
         period_ns = int(1e9 / self.cfg.daemon.freq_hz)
         self.inherit(publisher.previous)
         measure_thread = threading.Thread(target=self._measure_loop, name="measure", daemon=True)
@@ -349,50 +355,20 @@ class Daemon:
         if self.chrony is not None:
             chrony_thread = threading.Thread(target=self._chrony_loop, name="chrony", daemon=True)
             chrony_thread.start()
-        next_tick = self.clock.monotonic_ns()
-        st = self.stats
-        # Bound once: each lookup is paid again on every wake-up, on a cold cache.
-        stopped, mono, perf = self._stop.is_set, self.clock.monotonic_ns, time.perf_counter_ns
-        check_step, base_at, heartbeat = (
-            self.check_clock_step,
-            self.heartbeat_base,
-            publisher.publish_heartbeat,
-        )
-        cb_base: Snapshot | None = None
+        heart = None
+        if self.clock is SYSTEM_CLOCK:  # the C thread reads CLOCK_MONOTONIC itself
+            heart = NativeHeartbeat.start_for(publisher, period_ns, self.stats.count)
         try:
-            while not stopped():
-                t0 = perf()
-                now = mono()
-                check_step()
-                base, void_after = base_at(now)
-                # Before a new base reaches ChronoTick's segment, so the ClockBound record a reader
-                # finds then already covers it (and the one it replaces).
-                if clockbound is not None and (base is not cb_base or now >= clockbound.next_ns):
-                    self.write_clockbound(clockbound, now)
-                    cb_base = base
-                heartbeat(base, now, void_after, st.count, st.rate_hz, st.latency_ms)
-                st.count += 1
-                if st.last_ns:
-                    period = now - st.last_ns
-                    st.add_period_error(abs(period - period_ns) / 1e6)
-                    # The mean period, not the mean of 1/period: under jitter the latter overstated
-                    # the rate at 1000 Hz by 1.5-2x (Jensen's inequality).
-                    mean = st.mean_period_ns
-                    st.mean_period_ns = mean = period if mean == 0 else 0.99 * mean + 0.01 * period
-                    st.rate_hz = 1e9 / max(1.0, mean)
-                st.last_ns = now
-                st.latency_ms = 0.99 * st.latency_ms + 0.01 * (perf() - t0) / 1e6
-                next_tick += period_ns
-                delay = next_tick - time.monotonic_ns()
-                if delay < -10 * period_ns:  # fell far behind (suspended, starved): do not burst to catch up
-                    next_tick = time.monotonic_ns()
-                elif delay > 0:
-                    # A plain sleep costs less per wake-up than Event.wait; stop() is seen within
-                    # one period, and signal handlers run during the sleep.
-                    time.sleep(delay / 1e9)
+            if heart is not None:
+                run_native(self, heart, clockbound, period_ns)
+            else:
+                run_python(self, publisher, clockbound, period_ns)
         finally:
             self._stop.set()
             self._wake.set()
+            if heart is not None:
+                heart.stop()
+                self.stats.errors_from = None
             measure_thread.join(timeout=self.cfg.clock_measurement.ntp.timeout_seconds * 3 + 1)
             if chrony_thread is not None:
                 chrony_thread.join(timeout=2)
@@ -404,6 +380,19 @@ class Daemon:
             self.measurer.shutdown()
             self.forecast.stop()
 
+    def stopping(self) -> bool:
+        return self._stop.is_set()
+
+    @property
+    def heartbeat_rule(self) -> HeartbeatBase:
+        return self._heartbeat
+
+    def wait_for_change(self, timeout_s: float) -> None:
+        """Sleep until `timeout_s` passes, the estimate changes, or stop()."""
+        self._changed.wait(timeout_s)
+        self._changed.clear()
+
     def stop(self) -> None:
         self._stop.set()
         self._wake.set()
+        self._changed.set()

@@ -8,7 +8,7 @@ input changed or the status may have turned with time.
 from __future__ import annotations
 
 import math
-from collections.abc import Hashable
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -17,6 +17,7 @@ from chronotick_engine.measure.hard_bound import HardInterval, published_interva
 from chronotick_engine.model.base import ClockEstimate
 from chronotick_engine.protocol.codec import Flag, Snapshot, Source, Status, empty_snapshot
 from chronotick_engine.protocol.detail import PublishDetail
+from chronotick_engine.protocol.native_heartbeat import HeartbeatStats
 
 PERIOD_RING = 1024  # publish periods kept for the jitter percentile
 
@@ -33,13 +34,19 @@ class PublishStats:
     # store is cheaper than a numpy one on the cold cache of each wake-up).
     period_errors_ms: list[float] = field(default_factory=lambda: [math.nan] * PERIOD_RING)
     periods: int = 0
+    # The C heartbeat thread's ring, while it publishes (publish_loop.py): read when asked for.
+    errors_from: Callable[[], list[float]] | None = None
 
     def add_period_error(self, ms: float) -> None:
         self.period_errors_ms[self.periods % PERIOD_RING] = ms
         self.periods += 1
 
+    def follow(self, native: HeartbeatStats) -> None:
+        """Take the C heartbeat thread's counters (its ring stays with it: errors_from)."""
+        self.count, self.rate_hz, self.mean_period_ns, self.latency_ms, self.last_ns, self.periods = native
+
     def jitter_p99_ms(self) -> float | None:
-        errs = np.array(self.period_errors_ms[:])
+        errs = np.array(self.errors_from() if self.errors_from is not None else self.period_errors_ms[:])
         errs = errs[np.isfinite(errs)]
         return round(float(np.percentile(errs, 99)), 4) if errs.size else None
 
@@ -121,6 +128,20 @@ class HeartbeatBase:
         self._key: tuple[Hashable, ...] = ()
         self._until_ns = 0
         self._fixed_void_ns: int | None = None  # an inherited model's own; None: now + void
+
+    @property
+    def until_ns(self) -> int:
+        """When the base's status may turn with time (<= its build time: rebuild every tick)."""
+        return self._until_ns
+
+    @property
+    def fixed_void_ns(self) -> int | None:
+        """An inherited model's own void time; None: each tick's instant + void_after_ns."""
+        return self._fixed_void_ns
+
+    @property
+    def void_after_ns(self) -> int:
+        return self._void_after_ns
 
     def current(self, now_ns: int, key: tuple[Hashable, ...]) -> tuple[Snapshot, int] | None:
         """(the base, this tick's void time) while `key` is unchanged and the base's time is not up;

@@ -7,6 +7,8 @@ import os
 
 DEFAULT_PATH = "/dev/shm/chronotick_shm"
 PATH_ENV = "CHRONOTICK_SHM_PATH"
+# "1": the pure-Python reader and writer, never their C fast paths (the references they are held to).
+PURE_PYTHON_ENV = "CHRONOTICK_PURE_PYTHON"
 
 
 def default_path() -> str:

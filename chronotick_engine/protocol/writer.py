@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import contextlib
+import mmap
 import os
 import time
+from collections.abc import Callable
 
 from chronotick_engine.errors import PublisherError, SegmentError
 from chronotick_engine.protocol.codec import (
@@ -115,10 +117,33 @@ class Publisher(SnapshotWriter):
         self._mm = self._file.mm
         assert self._mm is not None
         self._seq = SEQ.unpack_from(self._mm, SEQ_OFFSET)[0] & ~1
+        # While a C heartbeat thread publishes (native_heartbeat.py), every write goes through it,
+        # under its lock and its sequence count.
+        self._diverted: Callable[[bytes], None] | None = None
         with contextlib.suppress(SegmentError):
             self.previous = decode(bytes(self._mm), path)
 
+    @property
+    def mapping(self) -> mmap.mmap:
+        if self._mm is None:
+            raise PublisherError("publisher is closed")
+        return self._mm
+
+    @property
+    def sequence(self) -> int:
+        """The last published sequence number (even)."""
+        return self._seq
+
+    def divert(self, write: Callable[[bytes], None] | None, sequence: int | None = None) -> None:
+        """Send writes to `write` (a C writer of the same mapping) until divert(None, its last sequence)."""
+        self._diverted = write
+        if sequence is not None:
+            self._seq = sequence
+
     def _write(self, body: bytes) -> None:
+        if self._diverted is not None:
+            self._diverted(body)
+            return
         mm = self._mm
         if mm is None:
             raise PublisherError("publisher is closed")
