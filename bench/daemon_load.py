@@ -6,7 +6,12 @@ every 0.5 s. A reader that polls the segment every 0.2 ms keeps the machine out 
 and makes each wake-up cheaper; on this VM it lowered the daemon's measured share from ~2.7% to
 ~1.9%. So the publish-period error is measured after that, in a second window with such a reader.
 The floor of the same machine is measured too, in the same run: a bare Python loop sleeping at the
-same rate, as "sleep_loop_cpu_percent". Prints one JSON line per scenario.
+same rate, as "sleep_loop_cpu_percent", and a bare C loop (bench/sleep_loop.c), the floor of the
+C heartbeat thread, as "c_sleep_loop_cpu_percent". Prints one JSON line per run.
+
+The classical scenarios run the daemon with its C heartbeat thread and with the Python publish
+loop (CHRONOTICK_PURE_PYTHON=1, the publisher before it) alternately, --rounds times, then print a
+"daemon_load_summary" line of medians and ratios.
 
 Scenarios (--scenario, repeatable; default: classical-100hz classical-1000hz):
 - classical-100hz / classical-1000hz: the classical model, measuring every 5 s.
@@ -55,10 +60,12 @@ def cpu_seconds(pid: int) -> float:
         return (int(fields[11]) + int(fields[12])) / TICK
 
 
-def sleep_loop_cpu(freq: float, seconds: float) -> float:
-    """Share of a core that a bare Python loop sleeping at freq Hz costs on this machine."""
+def sleep_loop_cpu(freq: float, seconds: float, c_binary: Path | None = None) -> float:
+    """Share of a core that a bare loop sleeping at freq Hz costs on this machine: Python's
+    time.sleep, or with `c_binary` bench/sleep_loop.c (clock_nanosleep to absolute deadlines)."""
     code = f"import time\nend = time.monotonic() + {seconds + 3}\nwhile time.monotonic() < end: time.sleep({1 / freq})"
-    proc = subprocess.Popen([sys.executable, "-c", code])
+    cmd = [str(c_binary), str(freq), str(seconds + 3)] if c_binary else [sys.executable, "-c", code]
+    proc = subprocess.Popen(cmd)
     try:
         time.sleep(2)
         c0, t0 = cpu_seconds(proc.pid), time.monotonic()
@@ -95,6 +102,8 @@ def measure(
     poll_s: float,
     extra: str = "",
     servers: str | None = None,
+    writer: str = "c",
+    c_loop: Path | None = None,
 ) -> dict:
     path = f"/dev/shm/chronotick_bench_{uuid.uuid4().hex[:8]}"
     cfg = Path(path + ".yaml")
@@ -114,7 +123,8 @@ def measure(
             "--log-level",
             "WARNING",
             *ROOT_ARGS,
-        ]
+        ],
+        env={**os.environ, **({"CHRONOTICK_PURE_PYTHON": "1"} if writer == "python" else {})},
     )
     try:
         assert ChronoTickClient(path).wait_for_sync(15), "daemon did not synchronise"
@@ -152,7 +162,10 @@ def measure(
             "published_hz_while_measured": round(published_hz, 1),
             "daemon_cpu_percent_under_fast_reader": round(cpu_watched * 100, 2),
             "sleep_loop_cpu_percent": round(sleep_loop_cpu(freq, min(seconds, 20.0)) * 100, 2),
+            "writer": sidecar["publish"].get("writer", "python"),
         }
+        if c_loop is not None:
+            out["c_sleep_loop_cpu_percent"] = round(sleep_loop_cpu(freq, min(seconds, 20.0), c_loop) * 100, 2)
         if servers is not None:
             out["servers_authenticated"] = sum(bool(x.get("authenticated")) for x in sidecar["servers"])
         if models.get("requested"):
@@ -176,6 +189,55 @@ TARGETS = {
 }
 
 
+def build_c_loop(where: Path) -> Path | None:
+    cc = shutil.which("cc") or shutil.which("gcc")
+    if cc is None:
+        return None
+    out = where / "sleep_loop"
+    subprocess.run([cc, "-O2", "-o", str(out), str(Path(__file__).parent / "sleep_loop.c")], check=True)
+    return out
+
+
+def compare_writers(ntp: LocalChrony, scenario: str, freq: float, args, c_loop: Path | None) -> None:
+    """The daemon with its C heartbeat thread and with the Python loop (CHRONOTICK_PURE_PYTHON=1),
+    alternated for --rounds, each line printed; then a summary of medians and ratios."""
+    runs: dict[str, list[dict]] = {"c": [], "python": []}
+    for _ in range(args.rounds):
+        for writer in ("c", "python"):
+            r = measure(ntp, scenario, freq, args.seconds, 5.0, writer=writer, c_loop=c_loop)
+            runs[writer].append(r)
+            print(json.dumps(r), flush=True)
+
+    def med(writer: str, key: str) -> float:
+        return float(np.median([r[key] for r in runs[writer] if key in r]))
+
+    c_cpu, py_cpu = (
+        med("c", "daemon_cpu_percent_of_one_core"),
+        med("python", "daemon_cpu_percent_of_one_core"),
+    )
+    floors = [r for rs in runs.values() for r in rs]
+    py_floor = float(np.median([r["sleep_loop_cpu_percent"] for r in floors]))
+    summary = {
+        "benchmark": "daemon_load_summary",
+        "scenario": scenario,
+        "freq_hz": freq,
+        "rounds": args.rounds,
+        "c_writer_cpu_percent": round(c_cpu, 2),
+        "python_writer_cpu_percent": round(py_cpu, 2),
+        "c_over_python_writer": round(c_cpu / py_cpu, 3),
+        "python_sleep_loop_cpu_percent": round(py_floor, 2),
+        "c_writer_over_python_sleep_loop": round(c_cpu / py_floor, 3),
+        "c_writer_period_error_p99_ms": med("c", "period_error_p99_ms"),
+        "c_writer_published_hz": med("c", "published_hz_while_measured"),
+    }
+    if c_loop is not None:
+        c_floor = float(np.median([r["c_sleep_loop_cpu_percent"] for r in floors]))
+        summary["c_sleep_loop_cpu_percent"] = round(c_floor, 2)
+        summary["c_writer_over_c_sleep_loop"] = round(c_cpu / c_floor, 3)
+    summary["targets"] = {"c_writer_cpu_percent": 0.5 if freq == 100 else None, "period_error_p99_ms": 1.0}
+    print(json.dumps(summary), flush=True)
+
+
 def random_checkpoint() -> str:
     import timesfm
 
@@ -193,6 +255,9 @@ def main() -> None:
     )
     p.add_argument("--seconds", type=float, default=float(os.environ.get("CHRONOTICK_BENCH_SECONDS", "60")))
     p.add_argument("--checkpoint", help="TimesFM checkpoint directory (default: a random one)")
+    p.add_argument(
+        "--rounds", type=int, default=2, help="classical scenarios: C and Python writer rounds, interleaved"
+    )
     args = p.parse_args()
     scenarios = args.scenario or ["classical-100hz", "classical-1000hz"]
     checkpoint = args.checkpoint
@@ -201,16 +266,16 @@ def main() -> None:
         checkpoint = made = random_checkpoint()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     pki = tempfile.mkdtemp(prefix="chronotick-bench-pki-")
+    c_loop = build_c_loop(Path(pki))
     ca = TestCA(Path(pki))
     try:
         with LocalChrony(nts=ca.issue("server", ["localhost"], ["127.0.0.1"])) as ntp:
             for s in scenarios:
                 if s == "nts3-100hz":
                     r = measure(ntp, s, 100.0, args.seconds, 5.0, servers=nts_servers(ntp, str(ca.ca_file)))
-                elif s == "classical-100hz":
-                    r = measure(ntp, s, 100.0, args.seconds, 5.0)
-                elif s == "classical-1000hz":
-                    r = measure(ntp, s, 1000.0, args.seconds, 5.0)
+                elif s in ("classical-100hz", "classical-1000hz"):
+                    compare_writers(ntp, s, 100.0 if s == "classical-100hz" else 1000.0, args, c_loop)
+                    continue
                 elif s == "timesfm-default":
                     r = measure(ntp, s, 100.0, args.seconds, 5.0, models_yaml(checkpoint, 30, 300))
                 else:

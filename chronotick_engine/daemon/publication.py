@@ -56,6 +56,7 @@ class PublishStats:
             rate_hz=round(self.rate_hz, 3),
             latency_ms=round(self.latency_ms, 4),
             period_error_p99_ms=self.jitter_p99_ms(),
+            writer="python" if self.errors_from is None else "c",
         )
 
 

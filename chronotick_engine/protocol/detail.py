@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import re
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -67,6 +68,9 @@ class PublishDetail(_Detail):
     rate_hz: float
     latency_ms: float = Field(description="mean time to build and publish one snapshot")
     period_error_p99_ms: float | None = Field(description="p99 |actual - nominal| period, last 1024 ticks")
+    writer: Literal["c", "python"] = Field(
+        default="python", description="who publishes the ticks: the C heartbeat thread, or Python"
+    )
 
 
 class ModelsDetail(_Detail):
