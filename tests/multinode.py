@@ -7,11 +7,20 @@ example; the nodes agree on one instant and act on it. All namespaces share one 
 is also the server's, so the true error of every action is measurable: the report gives the
 spread of the actions against the published bounds, as JSON on stdout.
 
+Options:
+- `--load`: CPU hogs on every core, and a thread in each daemon holding the GIL in bursts
+  (tests/loadgen.py), for the whole run.
+- `--user-timestamps`: the daemons stamp exchanges in user space (CHRONOTICK_USER_TIMESTAMPS=1).
+- `--coverage RUNS`: instead of the coordination, RUNS daemons on direct paths (several per
+  topology, each a run from its own start), each read SAMPLES times once synchronised: the 95%
+  interval's coverage of the exact truth and the p99 |error|, as JSON.
+
 Exit codes: 0 pass, 1 fail, 77 skipped (network namespaces are not permitted here).
 """
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import json
 import os
@@ -22,11 +31,17 @@ import time
 import uuid
 from pathlib import Path
 
+import numpy as np
+
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from chronotick_engine import ChronoTickClient  # noqa: E402
+from chronotick_engine.measure.ntp import USER_TIMESTAMPS_ENV  # noqa: E402
 from chronotick_engine.testing.localntp import LocalChrony  # noqa: E402
+
+sys.path.insert(0, str(REPO / "tests"))
+from loadgen import cpu_hogs, gil_env  # noqa: E402
 
 SKIP = 77
 TAG = uuid.uuid4().hex[:4]
@@ -60,14 +75,14 @@ class Topology:
         self.namespaces: list[str] = []
         self.links: list[str] = []
 
-    def build(self) -> dict[str, str]:
+    def build(self, names: list[str]) -> dict[str, str]:
         """A bridge in the server namespace, one veth per node; returns node -> namespace."""
         self._ns(SERVER_NS)
         sh(*in_ns(SERVER_NS, "ip", "link", "add", "br0", "type", "bridge"))
         sh(*in_ns(SERVER_NS, "ip", "addr", "add", f"{SERVER_IP}/24", "dev", "br0"))
         sh(*in_ns(SERVER_NS, "ip", "link", "set", "br0", "up"))
         nodes = {}
-        for i, (name, *_rest) in enumerate(NODES, start=2):
+        for i, name in enumerate(names, start=2):
             ns = f"ctk{TAG}-{name}"
             self._ns(ns)
             here, there = f"ctk{TAG}{name}a", f"ctk{TAG}{name}b"
@@ -104,7 +119,31 @@ def node_config(workdir: Path, name: str, server: str) -> Path:
     return path
 
 
-def run() -> int:
+def daemon_env(workdir: Path, load: bool, user_timestamps: bool) -> dict[str, str]:
+    env = gil_env(workdir) if load else dict(os.environ)
+    if user_timestamps:
+        env[USER_TIMESTAMPS_ENV] = "1"
+    return env
+
+
+def start_daemon(ns: str, config: Path, shm_path: str, env: dict[str, str]) -> subprocess.Popen:
+    return subprocess.Popen(
+        in_ns(
+            ns,
+            str(BIN / "chronotick-daemon"),
+            "--config",
+            str(config),
+            "--shm-path",
+            shm_path,
+            "--log-level",
+            "WARNING",
+            *ROOT_ARGS,
+        ),
+        env=env,
+    )
+
+
+def run(load: bool = False, user_timestamps: bool = False) -> int:
     why = namespaces_permitted()
     if why:
         print(f"multinode: skipped: network namespaces are not permitted here ({why})", file=sys.stderr)
@@ -113,9 +152,13 @@ def run() -> int:
     procs: list[subprocess.Popen] = []
     workdir = Path(tempfile.mkdtemp(prefix="chronotick-multinode-"))
     chrony = LocalChrony(bind=SERVER_IP, allow="10.231.0.0/24", netns=SERVER_NS)
+    env = daemon_env(workdir, load, user_timestamps)
+    hogs = contextlib.ExitStack()
     try:
-        nodes = topo.build()
+        nodes = topo.build([n for n, *_ in NODES])
         chrony.start()
+        if load:
+            hogs.enter_context(cpu_hogs())
         shm = {name: f"/dev/shm/chronotick_mn_{TAG}_{name}" for name in nodes}
         for name, req_ms, rep_ms, drop in NODES:
             server = chrony.address
@@ -141,21 +184,7 @@ def run() -> int:
                 )
                 procs.append(proxy)
                 server = f"{SERVER_IP}:{proxy.stdout.readline().strip()}"
-            procs.append(
-                subprocess.Popen(
-                    in_ns(
-                        nodes[name],
-                        str(BIN / "chronotick-daemon"),
-                        "--config",
-                        str(node_config(workdir, name, server)),
-                        "--shm-path",
-                        shm[name],
-                        "--log-level",
-                        "WARNING",
-                        *ROOT_ARGS,
-                    )
-                )
-            )
+            procs.append(start_daemon(nodes[name], node_config(workdir, name, server), shm[name], env))
         clients = {name: ChronoTickClient(path) for name, path in shm.items()}
         for name, client in clients.items():
             if not client.wait_for_sync(20):
@@ -206,6 +235,8 @@ def run() -> int:
         clock_spread_ms = max(errors_ms) - min(errors_ms)
         report = {
             "benchmark": "multinode",
+            "load": load,
+            "timestamps": "user" if user_timestamps else "kernel",
             "nodes": len(nodes),
             "paths": {n: {"request_delay_ms": q, "reply_delay_ms": r, "drop": d} for n, q, r, d in NODES},
             "node_states": states,
@@ -222,15 +253,96 @@ def run() -> int:
             0 if report["within_bound"] and all(s["status"] == "SYNCHRONIZED" for s in states.values()) else 1
         )
     finally:
-        for p in procs:
-            with contextlib.suppress(Exception):
-                p.terminate()
-                p.wait(10)
-        chrony.stop()
-        topo.teardown()
-        for path in Path("/dev/shm").glob(f"chronotick_mn_{TAG}_*"):
-            path.unlink(missing_ok=True)
+        hogs.close()
+        cleanup(procs, chrony, topo)
+
+
+def cleanup(procs: list[subprocess.Popen], chrony: LocalChrony, topo: Topology) -> None:
+    for p in procs:
+        with contextlib.suppress(Exception):
+            p.terminate()
+            p.wait(10)
+    chrony.stop()
+    topo.teardown()
+    for path in Path("/dev/shm").glob(f"chronotick_mn_{TAG}_*"):
+        path.unlink(missing_ok=True)
+
+
+def coverage(runs: int, per_topology: int, samples: int, load: bool, user_timestamps: bool) -> int:
+    """RUNS daemons on direct paths, `per_topology` at a time, each read `samples` times 0.5 s
+    apart once synchronised and past its burst: the truth (0: one kernel clock) against the 95%
+    interval."""
+    why = namespaces_permitted()
+    if why:
+        print(f"multinode: skipped: network namespaces are not permitted here ({why})", file=sys.stderr)
+        return SKIP
+    errors_ms: list[float] = []
+    inside: list[bool] = []
+    runs_all_inside = 0
+    statuses: dict[str, int] = {}
+    done = 0
+    with cpu_hogs() if load else contextlib.nullcontext():
+        while done < runs:
+            names = [f"d{i}" for i in range(min(per_topology, runs - done))]
+            topo, procs = Topology(), []
+            workdir = Path(tempfile.mkdtemp(prefix="chronotick-multinode-"))
+            chrony = LocalChrony(bind=SERVER_IP, allow="10.231.0.0/24", netns=SERVER_NS)
+            try:
+                nodes = topo.build(names)
+                chrony.start()
+                env = daemon_env(workdir, load, user_timestamps)
+                shm = {n: f"/dev/shm/chronotick_mn_{TAG}_{n}" for n in names}
+                for n in names:
+                    procs.append(start_daemon(nodes[n], node_config(workdir, n, chrony.address), shm[n], env))
+                clients = {n: ChronoTickClient(shm[n]) for n in names}
+                for n, c in clients.items():
+                    if not c.wait_for_sync(30):
+                        print(f"multinode: node {n} did not synchronise", file=sys.stderr)
+                        return 1
+                time.sleep(5)  # past the iburst: normal rounds
+                per_run = {n: [] for n in names}
+                for _ in range(samples):
+                    for n, c in clients.items():
+                        r = c.get_time()
+                        statuses[r.status] = statuses.get(r.status, 0) + 1
+                        errors_ms.append(abs(r.offset_correction) * 1e3)
+                        per_run[n].append(abs(r.offset_correction) <= r.uncertainty_seconds)
+                    time.sleep(0.5)
+                for flags in per_run.values():
+                    inside.extend(flags)
+                    runs_all_inside += all(flags)
+                done += len(names)
+            finally:
+                cleanup(procs, chrony, topo)
+    report = {
+        "benchmark": "multinode_coverage",
+        "load": load,
+        "timestamps": "user" if user_timestamps else "kernel",
+        "runs": runs,
+        "samples_per_run": samples,
+        "coverage": round(sum(inside) / len(inside), 4),
+        "runs_with_every_sample_inside": runs_all_inside,
+        "abs_error_p50_ms": round(float(np.percentile(errors_ms, 50)), 4),
+        "abs_error_p99_ms": round(float(np.percentile(errors_ms, 99)), 4),
+        "statuses": statuses,
+        "targets": {"coverage": 0.95},
+    }
+    print(json.dumps(report), flush=True)
+    return 0 if report["coverage"] >= 0.95 else 1
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--load", action="store_true", help="CPU hogs on every core and GIL bursts in each daemon")
+    p.add_argument("--user-timestamps", action="store_true", help="user-space timestamps in the daemons")
+    p.add_argument("--coverage", type=int, metavar="RUNS", help="the coverage mode, with RUNS daemons")
+    p.add_argument("--per-topology", type=int, default=4)
+    p.add_argument("--samples", type=int, default=10)
+    a = p.parse_args()
+    if a.coverage:
+        return coverage(a.coverage, a.per_topology, a.samples, a.load, a.user_timestamps)
+    return run(a.load, a.user_timestamps)
 
 
 if __name__ == "__main__":
-    sys.exit(run())
+    sys.exit(main())
