@@ -23,7 +23,13 @@ from chronotick_engine.testing.torn import C_DIR, old_header_dir
 TORN = [sys.executable, "-m", "chronotick_engine.testing.torn"]
 BUILDS = {
     "O2": ["-O2"],
-    "sanitizers": ["-O1", "-g", "-fno-omit-frame-pointer", "-fsanitize=address,undefined", "-fno-sanitize-recover=all"],
+    "sanitizers": [
+        "-O1",
+        "-g",
+        "-fno-omit-frame-pointer",
+        "-fsanitize=address,undefined",
+        "-fno-sanitize-recover=all",
+    ],
 }
 
 
@@ -34,7 +40,9 @@ def build(cc: str, source_dir: Path, flags: list[str], out: Path) -> Path:
 
 def run_reader(cmd: list[str], path: str, native_writer: bool) -> dict:
     writer = subprocess.Popen(
-        [*TORN, "writer", path, "1800", *(["--native"] if native_writer else [])], stdout=subprocess.PIPE, text=True
+        [*TORN, "writer", path, "1800", *(["--native"] if native_writer else [])],
+        stdout=subprocess.PIPE,
+        text=True,
     )
     try:
         assert writer.stdout.readline().strip() == "ready"
@@ -82,7 +90,9 @@ def main() -> None:
         shutil.rmtree(tmp, ignore_errors=True)
     summary = {
         "benchmark": "torn_reads_summary",
-        "inconsistent_per_1e7": {k: round(v["inconsistent"] * 1e7 / v["reads"], 3) for k, v in totals.items()},
+        "inconsistent_per_1e7": {
+            k: round(v["inconsistent"] * 1e7 / v["reads"], 3) for k, v in totals.items()
+        },
         "reads": {k: v["reads"] for k, v in totals.items()},
         "targets": {"inconsistent_per_1e7": 0},
     }

@@ -32,7 +32,15 @@ def test_the_direct_node_holds_the_truth_under_cpu_and_gil_load():
     every 100; four daemons on direct paths, each read ten times: the exact truth (one kernel
     clock) inside the 95% interval at least 95% of the time."""
     r = subprocess.run(
-        [sys.executable, str(REPO / "tests" / "multinode.py"), "--load", "--coverage", "4", "--samples", "10"],
+        [
+            sys.executable,
+            str(REPO / "tests" / "multinode.py"),
+            "--load",
+            "--coverage",
+            "4",
+            "--samples",
+            "10",
+        ],
         capture_output=True,
         text=True,
         timeout=300,
