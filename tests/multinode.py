@@ -280,6 +280,8 @@ def coverage(runs: int, per_topology: int, samples: int, load: bool, user_timest
     inside: list[bool] = []
     runs_all_inside = 0
     statuses: dict[str, int] = {}
+    stamping: dict[str, int] = {}
+    bounds_ms: list[float] = []
     done = 0
     with cpu_hogs() if load else contextlib.nullcontext():
         while done < runs:
@@ -306,8 +308,13 @@ def coverage(runs: int, per_topology: int, samples: int, load: bool, user_timest
                         r = c.get_time()
                         statuses[r.status] = statuses.get(r.status, 0) + 1
                         errors_ms.append(abs(r.offset_correction) * 1e3)
+                        bounds_ms.append(r.uncertainty_seconds * 1e3)
                         per_run[n].append(abs(r.offset_correction) <= r.uncertainty_seconds)
                     time.sleep(0.5)
+                for c in clients.values():
+                    detail = c.get_daemon_detail()
+                    for server in detail.servers if detail is not None else []:
+                        stamping[server.timestamping] = stamping.get(server.timestamping, 0) + 1
                 for flags in per_run.values():
                     inside.extend(flags)
                     runs_all_inside += all(flags)
@@ -324,7 +331,10 @@ def coverage(runs: int, per_topology: int, samples: int, load: bool, user_timest
         "runs_with_every_sample_inside": runs_all_inside,
         "abs_error_p50_ms": round(float(np.percentile(errors_ms, 50)), 4),
         "abs_error_p99_ms": round(float(np.percentile(errors_ms, 99)), 4),
+        "bound_p50_ms": round(float(np.percentile(bounds_ms, 50)), 4),
         "statuses": statuses,
+        "timestamping": stamping,
+        "samples": [[round(e, 5), round(b, 5)] for e, b in zip(errors_ms, bounds_ms, strict=True)],
         "targets": {"coverage": 0.95},
     }
     print(json.dumps(report), flush=True)
