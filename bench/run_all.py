@@ -8,5 +8,14 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 
-for script in ("client_read.py", "c_reader.py", "daemon_load.py", "mcp_roundtrip.py", "replay.py"):
+for script in (
+    "client_read.py",
+    "c_reader.py",
+    "daemon_load.py",
+    "torn_reads.py",
+    "timestamps.py",
+    "multinode_load.py",
+    "mcp_roundtrip.py",
+    "replay.py",
+):
     subprocess.run([sys.executable, str(HERE / script)], check=False)

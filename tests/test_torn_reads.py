@@ -15,6 +15,7 @@ from independent_decoder import decode_v1
 
 from chronotick_engine.client import native_available
 from chronotick_engine.protocol import Publisher, SegmentReader, encode
+from chronotick_engine.testing.torn import FIRST_K
 
 READS_PER_READER = 500_000
 
@@ -91,3 +92,20 @@ def test_python_readers_accept_no_torn_snapshot_from_either_writer(shm_path, wri
         )
     result = json.loads(out.stdout)
     assert out.returncode == 0 and result["reads"] == reads and result["inconsistent"] == 0, result
+
+
+def test_a_starved_writer_leaves_only_images_that_keep_the_invariant(shm_path):
+    """The cause of the torn reads CI reported: readers that start while the writer is held back
+    read its first image, which must keep the invariant like every other (it did not)."""
+    proc = subprocess.Popen(
+        [*TORN, "writer", shm_path, "1", "--stall", "0.5"], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert proc.stdout.readline().strip() == "ready"
+        out = subprocess.run([*TORN, "read", shm_path, "20000"], capture_output=True, text=True, timeout=60)
+        result = json.loads(out.stdout)
+        assert out.returncode == 0 and result["inconsistent"] == 0, result
+        assert SegmentReader(shm_path).read().publish_count == FIRST_K  # all read during the stall
+    finally:
+        proc.kill()
+        proc.wait()

@@ -5,7 +5,7 @@ Every image the writer publishes keeps one invariant, so a mix of two is visible
 anchor_real_ns = anchor_mono_ns + k, offset_s = offset_unc_s = k * 1e-9 and publish_count = k,
 with anchor_mono_ns, drift and its bounds fixed. clients/c/ctcheck.c `torn` checks the same one.
 
-    python -m chronotick_engine.testing.torn writer PATH SECONDS [--native]
+    python -m chronotick_engine.testing.torn writer PATH SECONDS [--native] [--stall S]
     python -m chronotick_engine.testing.torn read PATH N (--pure | --native)
 """
 
@@ -41,9 +41,14 @@ def image_for(base: Snapshot, k: int) -> Snapshot:
     )
 
 
-def write(path: str, seconds: float, native: bool) -> int:
+def write(path: str, seconds: float, native: bool, stall: float = 0.0) -> int:
     """Publish flat out for `seconds`; with `native`, through the C writer (chronotick_writer.h).
-    Prints "ready" once the segment exists. Returns the publishes made."""
+    Prints "ready" once the segment holds an image that keeps the invariant, then waits `stall`
+    seconds (a writer starved on a loaded machine). Returns the publishes made.
+
+    The first image must keep the invariant too: the test writer before commit 63ee256 printed
+    "ready" before its first publish, and readers that started while a loaded CI machine held it
+    back counted the segment's initial image (no estimate, publish_count 0) as a torn one."""
     m = time.monotonic_ns()
     base = dataclasses.replace(
         empty_snapshot(0, m, time.time_ns()),
@@ -59,6 +64,7 @@ def write(path: str, seconds: float, native: bool) -> int:
         k = FIRST_K
         pub.publish(image_for(base, k))
         print("ready", flush=True)
+        time.sleep(stall)
         end = time.monotonic() + seconds
         while time.monotonic() < end:
             for _ in range(100):
@@ -130,13 +136,14 @@ def main() -> None:
     w.add_argument("path")
     w.add_argument("seconds", type=float)
     w.add_argument("--native", action="store_true")
+    w.add_argument("--stall", type=float, default=0.0, help="seconds between ready and the publish loop")
     r = sub.add_parser("read")
     r.add_argument("path")
     r.add_argument("n", type=int)
     r.add_argument("--native", action="store_true")
     args = p.parse_args()
     if args.cmd == "writer":
-        write(args.path, args.seconds, args.native)
+        write(args.path, args.seconds, args.native, args.stall)
     else:
         out = (read_native if args.native else read_pure)(args.path, args.n)
         print(json.dumps(out))
