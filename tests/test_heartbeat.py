@@ -136,3 +136,19 @@ def test_the_python_loop_still_serves_with_pure_python(chrony, daemon_factory, s
     time.sleep(0.5)
     publish = d.status_file()["publish"]
     assert publish["writer"] == "python" and publish["count"] > 0
+
+
+@pytest.mark.parametrize("freq", [1, 1000])
+def test_the_c_thread_publishes_at_the_rate_asked(chrony, daemon_factory, shm_path, freq):
+    d = daemon_factory([chrony.address], freq_hz=freq)
+    assert ChronoTickClient(shm_path).wait_for_sync(10)
+    reader = SegmentReader(shm_path)
+    first = reader.read()
+    time.sleep(4.2)
+    last = reader.read()
+    seconds = (last.last_publish_mono_ns - first.last_publish_mono_ns) / 1e9
+    assert d.status_file()["publish"]["writer"] == "c"
+    assert abs((last.publish_count - first.publish_count) / seconds - freq) <= 0.01 * freq + 1e-9, (
+        first,
+        last,
+    )

@@ -24,8 +24,9 @@ if TYPE_CHECKING:
     from chronotick_engine.daemon.daemon import Daemon
 
 SUPERVISE_NS = 250_000_000
-# The C thread publishes a base at most this long after Python last vouched for it, so that a stuck
-# interpreter (which would miss a clock step) still stops the heartbeat, as the Python loop did.
+# The C thread publishes a base at most this long (or three supervision periods) after Python last
+# vouched for it, so that a stuck interpreter (which would miss a clock step) still stops the
+# heartbeat, as the Python loop did.
 LIVENESS_NS = 1_000_000_000
 FOREVER_NS = 1 << 62
 
@@ -50,7 +51,7 @@ def run_native(
             d.write_clockbound(clockbound, now)
             cb_base = base
         turns = rule.until_ns if rule.until_ns > now else FOREVER_NS
-        hold = min(turns, now + LIVENESS_NS)
+        hold = min(turns, now + max(LIVENESS_NS, 3 * supervise_ns))  # at 1 Hz, past the next tick
         if base is not handed:
             heart.set_base(base, rule.fixed_void_ns, rule.void_after_ns, hold)
             handed = base
