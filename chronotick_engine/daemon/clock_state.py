@@ -45,12 +45,14 @@ class ClockState:
 
     # the system clock ------------------------------------------------------------------------------
 
+    def _bracket(self) -> tuple[int, int, int]:
+        """(monotonic, realtime, monotonic): one realtime read between two monotonic ones."""
+        c = self.clock
+        return c.monotonic_ns(), c.realtime_ns(), c.monotonic_ns()
+
     def read_real_minus_mono(self) -> int | None:
         """CLOCK_REALTIME - CLOCK_MONOTONIC, or None when preemption made the reading unreliable."""
-        c = self.clock
-        m1 = c.monotonic_ns()
-        r = c.realtime_ns()
-        m2 = c.monotonic_ns()
+        m1, r, m2 = self._bracket()
         if m2 - m1 > CLOCK_READ_WINDOW_NS:
             return None
         return r - (m1 + m2) // 2
@@ -63,16 +65,11 @@ class ClockState:
         published anchor must keep relating the two as they are now. Otherwise a reader's time
         (monotonic + that relation + the model's offset to CLOCK_REALTIME) drifts from the model's
         own by that much."""
-        c = self.clock
-        m1 = c.monotonic_ns()
-        r = c.realtime_ns()
-        m2 = c.monotonic_ns()
+        m1, r, m2 = self._bracket()
         if m2 - m1 > TRACK_WINDOW_NS:
             # The publish loop wakes from sleep on a cold cache, where three clock reads take
             # microseconds; read again, warm, and keep the tighter bracket.
-            m1b = c.monotonic_ns()
-            rb = c.realtime_ns()
-            m2b = c.monotonic_ns()
+            m1b, rb, m2b = self._bracket()
             if m2b - m1b < m2 - m1:
                 m1, r, m2 = m1b, rb, m2b
         if m2 - m1 > CLOCK_READ_WINDOW_NS or self.real_minus_mono is None:

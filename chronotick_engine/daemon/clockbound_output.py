@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 
 from chronotick_engine.daemon.publication import hard_interval_now
-from chronotick_engine.measure.hard_bound import HardInterval, bound_ns
+from chronotick_engine.measure.hard_bound import HardInterval, bound_ns, hull
 from chronotick_engine.model.base import ClockEstimate
 from chronotick_engine.protocol.clockbound import (
     ClockBoundRecord,
@@ -59,8 +59,9 @@ class ClockBoundOutput:
         rate = abs(est.drift) + max(hard.max_drift, est.drift_unc + est.max_drift_rate)
         if previous is not None and previous is not est:
             t = now_ns / 1e9
-            centre, half = previous.offset_at(t), previous.halfwidth_at(t) + READ_MARGIN_S + wander_s
-            interval = min(interval[0], centre - half), max(interval[1], centre + half)
+            interval = hull(
+                interval, previous.offset_at(t), previous.halfwidth_at(t) + READ_MARGIN_S + wander_s
+            )
             rate = max(rate, abs(previous.drift) + previous.drift_unc + previous.max_drift_rate)
         return ClockBoundRecord(
             as_of_ns=as_of,
@@ -85,9 +86,11 @@ class ClockBoundOutput:
         self._last_est = est
         self.next_ns = now_ns + 1_000_000_000 // WRITE_HZ
 
-    def stopped(self, now_ns: int, est: ClockEstimate | None, hard: HardInterval | None) -> None:
+    def stopped(
+        self, now_ns: int, est: ClockEstimate | None, hard: HardInterval | None, wander_s: float = 0.0
+    ) -> None:
         """The last write of a daemon that stops: its bound stands, FreeRunning, and keeps growing."""
-        rec = self.record(now_ns, Status.FREE_RUNNING, est, hard)
+        rec = self.record(now_ns, Status.FREE_RUNNING, est, hard, wander_s=wander_s)
         if self.last is None or self.last.status not in (ClockStatus.SYNCHRONIZED, ClockStatus.FREE_RUNNING):
             rec = ClockBoundRecord(rec.as_of_ns, rec.void_after_ns, 0, 0, ClockStatus.UNKNOWN)
         self.writer.write(rec)

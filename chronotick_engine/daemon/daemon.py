@@ -339,10 +339,11 @@ class Daemon:
         est = self.published_estimate
         with self._lock:
             hard = self._hard
+        wander_s = self.state.realtime_wander_ns / 1e9
         if stopped:
-            out.stopped(now_ns, est, hard)
+            out.stopped(now_ns, est, hard, wander_s)
         else:
-            out.write(now_ns, status, est, hard, self.state.realtime_wander_ns / 1e9)
+            out.write(now_ns, status, est, hard, wander_s)
 
     def run(self, publisher: SnapshotWriter, clockbound: ClockBoundOutput | None = None) -> None:
         """Publish at cfg.daemon.freq_hz until stop(), and into `clockbound` at most 10 times a

@@ -76,8 +76,12 @@ def published_interval(
     None without a hard interval."""
     if hard is None:
         return None
-    lo, hi = hard.at(t_ns)
-    return min(lo, centre - half), max(hi, centre + half)
+    return hull(hard.at(t_ns), centre, half)
+
+
+def hull(interval: tuple[float, float], centre: float, half: float) -> tuple[float, float]:
+    """The smallest interval holding both `interval` and `centre ± half`."""
+    return min(interval[0], centre - half), max(interval[1], centre + half)
 
 
 def bound_ns(interval: tuple[float, float]) -> int:
