@@ -229,6 +229,9 @@ class DaemonSection(_Strict):
     shm_mode: str = "0644"
     shm_group: str | None = None
     cpu_affinity: list[Annotated[int, Field(ge=0)]] = []
+    # SCHED_FIFO priority of the C heartbeat thread, so that busy cores do not delay its ticks;
+    # 0: normal scheduling. Without the right to it (root, CAP_SYS_NICE or RLIMIT_RTPRIO), normal.
+    heartbeat_priority: Annotated[int, Field(ge=0, le=99)] = 1
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     # Clients call the data void (UNKNOWN) this long after the daemon's last publish.
     void_after_seconds: PositiveSeconds = 600.0

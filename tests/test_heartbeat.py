@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import signal
+import subprocess
 import time
 import uuid
 from pathlib import Path
@@ -116,7 +117,17 @@ def test_a_stopped_daemon_process_stops_its_heartbeat_and_a_continued_one_resume
     d = daemon_factory([chrony.address])
     client = ChronoTickClient(shm_path)
     assert client.wait_for_sync(10)
-    assert d.status_file()["publish"]["writer"] == "c"
+    publish = d.status_file()["publish"]
+    assert publish["writer"] == "c"
+    threads = {(t / "comm").read_text().strip(): t.name for t in Path(f"/proc/{d.proc.pid}/task").iterdir()}
+    policy = subprocess.run(["chrt", "-p", threads["ct-heartbeat"]], capture_output=True, text=True).stdout
+    if os.geteuid() == 0:  # root may have SCHED_FIFO: daemon.heartbeat_priority's 1 by default
+        assert publish["scheduling"] == "SCHED_FIFO 1" and "SCHED_FIFO" in policy, (publish, policy)
+    else:
+        assert publish["scheduling"] in (
+            "SCHED_FIFO 1",
+            "normal (SCHED_FIFO 1 refused: Operation not permitted)",
+        )
     d.proc.send_signal(signal.SIGSTOP)
     try:
         stopped_at = SegmentReader(shm_path).read().last_publish_mono_ns
@@ -152,3 +163,10 @@ def test_the_c_thread_publishes_at_the_rate_asked(chrony, daemon_factory, shm_pa
         first,
         last,
     )
+
+
+def test_heartbeat_priority_0_keeps_normal_scheduling(chrony, daemon_factory, shm_path):
+    d = daemon_factory([chrony.address], heartbeat_priority=0)
+    assert ChronoTickClient(shm_path).wait_for_sync(10)
+    publish = d.status_file()["publish"]
+    assert publish["writer"] == "c" and publish["scheduling"] == "normal", publish

@@ -358,7 +358,13 @@ class Daemon:
             chrony_thread.start()
         heart = None
         if self.clock is SYSTEM_CLOCK:  # the C thread reads CLOCK_MONOTONIC itself
-            heart = NativeHeartbeat.start_for(publisher, period_ns, self.stats.count)
+            heart = NativeHeartbeat.start_for(
+                publisher, period_ns, self.stats.count, self.cfg.daemon.heartbeat_priority
+            )
+            if heart is not None:
+                self.stats.scheduling = heart.scheduling
+                if "refused" in heart.scheduling:
+                    log.info("heartbeat thread: %s", heart.scheduling)
         try:
             if heart is not None:
                 run_native(self, heart, clockbound, period_ns)

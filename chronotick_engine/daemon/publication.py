@@ -36,6 +36,7 @@ class PublishStats:
     periods: int = 0
     # The C heartbeat thread's ring, while it publishes (publish_loop.py): read when asked for.
     errors_from: Callable[[], list[float]] | None = None
+    scheduling: str | None = None  # the C heartbeat thread's, as it got it
 
     def add_period_error(self, ms: float) -> None:
         self.period_errors_ms[self.periods % PERIOD_RING] = ms
@@ -57,6 +58,7 @@ class PublishStats:
             latency_ms=round(self.latency_ms, 4),
             period_error_p99_ms=self.jitter_p99_ms(),
             writer="python" if self.errors_from is None else "c",
+            scheduling=self.scheduling if self.errors_from is not None else None,
         )
 
 

@@ -71,6 +71,9 @@ class PublishDetail(_Detail):
     writer: Literal["c", "python"] = Field(
         default="python", description="who publishes the ticks: the C heartbeat thread, or Python"
     )
+    scheduling: str | None = Field(
+        default=None, description="the C heartbeat thread's scheduling: SCHED_FIFO N, or normal and why"
+    )
 
 
 class ModelsDetail(_Detail):

@@ -43,17 +43,27 @@ class NativeHeartbeat:
         if _heartbeat is None:
             raise RuntimeError("chronotick_engine._heartbeat is not built")
         self.publisher = publisher
+        self.scheduling = "not started"
         self._c = _heartbeat.Heartbeat(publisher.mapping, publisher.sequence, period_ns, count)
         publisher.divert(self._c.write)
 
     @classmethod
-    def start_for(cls, writer: SnapshotWriter, period_ns: int, count: int) -> NativeHeartbeat | None:
+    def start_for(
+        cls, writer: SnapshotWriter, period_ns: int, count: int, priority: int = 0
+    ) -> NativeHeartbeat | None:
         """A started thread for a segment Publisher; None where the ticks stay in Python (no
-        extension, CHRONOTICK_PURE_PYTHON=1, or a writer that is not a mapped segment)."""
+        extension, CHRONOTICK_PURE_PYTHON=1, or a writer that is not a mapped segment). With
+        `priority` > 0 it asks for SCHED_FIFO at that priority; `scheduling` says what it got."""
         if not (native_heartbeat_available() and isinstance(writer, Publisher)):
             return None
         heart = cls(writer, period_ns, count)
-        heart._c.start()
+        refused = heart._c.start(priority)
+        if priority <= 0:
+            heart.scheduling = "normal"
+        elif refused:
+            heart.scheduling = f"normal (SCHED_FIFO {priority} refused: {os.strerror(refused)})"
+        else:
+            heart.scheduling = f"SCHED_FIFO {priority}"
         return heart
 
     def set_base(
