@@ -15,6 +15,8 @@ loop (CHRONOTICK_PURE_PYTHON=1, the publisher before it) alternately, --rounds t
 
 Scenarios (--scenario, repeatable; default: classical-100hz classical-1000hz):
 - classical-100hz / classical-1000hz: the classical model, measuring every 5 s.
+- loaded-100hz: the period error with a busy process on every core, for the C thread at
+  SCHED_FIFO 1, the C thread under normal scheduling, and the Python loop, alternated.
 - nts3-100hz: as classical-100hz, but against three NTS servers (chronyd's NTS server on loopback,
   under three names), each exchange authenticated: the 2%-of-a-core budget holds with NTS on.
 - timesfm-default: both TimesFM models at their shipped intervals (short 30 s, long 300 s, context
@@ -28,6 +30,7 @@ TimesFM 2.5 is saved to a temporary directory (latency does not depend on the we
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import shutil
@@ -44,6 +47,9 @@ from chronotick_engine import ChronoTickClient
 from chronotick_engine.protocol import SegmentReader, detail_path, lock_path
 from chronotick_engine.testing.certs import TestCA
 from chronotick_engine.testing.localntp import LocalChrony
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+from loadgen import cpu_hogs  # noqa: E402
 
 BIN = Path(sys.executable).parent
 TICK = os.sysconf("SC_CLK_TCK")
@@ -104,6 +110,7 @@ def measure(
     servers: str | None = None,
     writer: str = "c",
     c_loop: Path | None = None,
+    hogs: bool = False,
 ) -> dict:
     path = f"/dev/shm/chronotick_bench_{uuid.uuid4().hex[:8]}"
     cfg = Path(path + ".yaml")
@@ -137,12 +144,13 @@ def measure(
         cpu = (cpu_seconds(proc.pid) - cpu0) / (time.monotonic() - t0)
         published_hz = (reader.read().publish_count - count0) / (time.monotonic() - t0)
         stamps: dict[int, int] = {}
-        cpu0, t0 = cpu_seconds(proc.pid), time.monotonic()
-        while time.monotonic() - t0 < seconds:
-            s = reader.read()
-            stamps[s.publish_count] = s.last_publish_mono_ns
-            time.sleep(0.0002)
-        cpu_watched = (cpu_seconds(proc.pid) - cpu0) / (time.monotonic() - t0)
+        with cpu_hogs() if hogs else contextlib.nullcontext():
+            cpu0, t0 = cpu_seconds(proc.pid), time.monotonic()
+            while time.monotonic() - t0 < seconds:
+                s = reader.read()
+                stamps[s.publish_count] = s.last_publish_mono_ns
+                time.sleep(0.0002)
+            cpu_watched = (cpu_seconds(proc.pid) - cpu0) / (time.monotonic() - t0)
         sidecar = json.loads(Path(detail_path(path)).read_text())
         models = sidecar.get("models", {})
         counts = sorted(stamps)
@@ -163,6 +171,8 @@ def measure(
             "daemon_cpu_percent_under_fast_reader": round(cpu_watched * 100, 2),
             "sleep_loop_cpu_percent": round(sleep_loop_cpu(freq, min(seconds, 20.0)) * 100, 2),
             "writer": sidecar["publish"].get("writer", "python"),
+            "scheduling": sidecar["publish"].get("scheduling"),
+            "cpu_hogs_during_period_window": hogs,
         }
         if c_loop is not None:
             out["c_sleep_loop_cpu_percent"] = round(sleep_loop_cpu(freq, min(seconds, 20.0), c_loop) * 100, 2)
@@ -238,6 +248,27 @@ def compare_writers(ntp: LocalChrony, scenario: str, freq: float, args, c_loop: 
     print(json.dumps(summary), flush=True)
 
 
+def compare_under_load(ntp: LocalChrony, args) -> None:
+    """The period error at 100 Hz with a busy process on every core during the period window: the
+    C heartbeat thread at SCHED_FIFO 1 (the default), under normal scheduling, and the Python
+    loop, alternated for --rounds; then a summary of medians."""
+    variants = {"c-fifo": ("c", ""), "c-normal": ("c", "  heartbeat_priority: 0\n"), "python": ("python", "")}
+    runs: dict[str, list[dict]] = {v: [] for v in variants}
+    for _ in range(args.rounds):
+        for name, (writer, extra) in variants.items():
+            r = measure(
+                ntp, f"loaded-100hz/{name}", 100.0, args.seconds, 5.0, extra, writer=writer, hogs=True
+            )
+            runs[name].append(r)
+            print(json.dumps(r), flush=True)
+    summary = {"benchmark": "daemon_load_summary", "scenario": "loaded-100hz", "rounds": args.rounds}
+    for name, rs in runs.items():
+        summary[f"{name}_period_error_p99_ms"] = float(np.median([r["period_error_p99_ms"] for r in rs]))
+        summary[f"{name}_scheduling"] = rs[0].get("scheduling")
+    summary["targets"] = {"period_error_p99_ms": 1.0}
+    print(json.dumps(summary), flush=True)
+
+
 def random_checkpoint() -> str:
     import timesfm
 
@@ -251,7 +282,14 @@ def main() -> None:
     p.add_argument(
         "--scenario",
         action="append",
-        choices=["classical-100hz", "classical-1000hz", "nts3-100hz", "timesfm-default", "timesfm-stress"],
+        choices=[
+            "classical-100hz",
+            "classical-1000hz",
+            "loaded-100hz",
+            "nts3-100hz",
+            "timesfm-default",
+            "timesfm-stress",
+        ],
     )
     p.add_argument("--seconds", type=float, default=float(os.environ.get("CHRONOTICK_BENCH_SECONDS", "60")))
     p.add_argument("--checkpoint", help="TimesFM checkpoint directory (default: a random one)")
@@ -273,6 +311,9 @@ def main() -> None:
             for s in scenarios:
                 if s == "nts3-100hz":
                     r = measure(ntp, s, 100.0, args.seconds, 5.0, servers=nts_servers(ntp, str(ca.ca_file)))
+                elif s == "loaded-100hz":
+                    compare_under_load(ntp, args)
+                    continue
                 elif s in ("classical-100hz", "classical-1000hz"):
                     compare_writers(ntp, s, 100.0 if s == "classical-100hz" else 1000.0, args, c_loop)
                     continue
