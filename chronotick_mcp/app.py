@@ -14,7 +14,6 @@ from typing import Annotated, Any
 from fastmcp import FastMCP
 from fastmcp.exceptions import ToolError, ValidationError
 from fastmcp.server.middleware import Middleware, MiddlewareContext
-from mcp.types import ToolAnnotations
 from pydantic import Field
 from pydantic import ValidationError as PydanticValidationError
 
@@ -38,10 +37,6 @@ class OneLineArgumentErrors(Middleware):
             raise ToolError(
                 f"invalid arguments: {quoted(str(exc).splitlines()[0])}", log_level=logging.DEBUG
             ) from None
-
-
-def annotations(spec: tools.ToolSpec) -> ToolAnnotations:
-    return ToolAnnotations(title=spec.title, read_only_hint=True, idempotent_hint=True, open_world_hint=False)
 
 
 def _handler(spec: tools.ToolSpec, ctx: tools.ToolContext):
@@ -92,7 +87,7 @@ def build_server(
             _handler(spec, ctx),
             name=spec.name,
             description=spec.description,
-            annotations=annotations(spec),
+            annotations=spec.annotations,
             run_in_thread=False,
         )
     return mcp

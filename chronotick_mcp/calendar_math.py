@@ -17,6 +17,7 @@ import math
 import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
+from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 MAX_YEARS = 10_000  # a duration longer than this says nothing an agent needs
@@ -304,8 +305,9 @@ class Transition:
     abbreviation_after: str
 
 
-SCAN_STEP_S = 6 * 3600  # no zone has had two changes of its rules within six hours
+SCAN_STEP_S = 86400  # a day: no zone has changed its rules twice within one day and back
 SCAN_YEARS = 40
+DAY_S = 86400
 
 
 def _rules(ts: float, tz: ZoneInfo) -> tuple:
@@ -313,19 +315,33 @@ def _rules(ts: float, tz: ZoneInfo) -> tuple:
     return d.utcoffset(), d.dst(), d.tzname()
 
 
-def transition(at: datetime, forward: bool, years: int = SCAN_YEARS) -> Transition | None:
+def transition(at: datetime, forward: bool) -> Transition | None:
     """The zone's next (or previous) change of offset, DST or abbreviation, strictly after (before)
-    `at`, within `years`; None when there is none."""
+    `at`, within SCAN_YEARS; None when there is none. The scan from each UTC day is cached, so
+    that 'today' costs its scan once a day."""
     tz = at.tzinfo
     assert isinstance(tz, ZoneInfo)
+    t = at.timestamp()
+    day = math.floor(t / DAY_S) * DAY_S
+    if forward:
+        found = _scan(tz.key, float(day), True)
+        while found is not None and found.at.timestamp() <= t:
+            found = _scan(tz.key, found.at.timestamp(), True)
+    else:
+        found = _scan(tz.key, float(day + DAY_S), False)
+        while found is not None and found.at.timestamp() >= t:
+            found = _scan(tz.key, found.at.timestamp(), False)
+    return found
+
+
+@lru_cache(maxsize=4096)
+def _scan(key: str, t0: float, forward: bool) -> Transition | None:
+    """The first change strictly after `t0` (forward), or the last strictly before it."""
+    tz = ZoneInfo(key)
     step = SCAN_STEP_S if forward else -SCAN_STEP_S
-    # Backward, start just before `at`: a change at `at` itself is not strictly before it.
-    t0 = at.timestamp() if forward else at.timestamp() - 1e-6
-    here = _rules(t0, tz)
-    limit = years * 366 * 86400
-    lo = t0
-    travelled = 0
-    while travelled < limit:
+    lo = t0 if forward else t0 - 1e-6
+    here = _rules(lo, tz)
+    for _ in range(SCAN_YEARS * 366 * DAY_S // SCAN_STEP_S):
         hi = lo + step
         try:
             there = _rules(hi, tz)
@@ -334,7 +350,6 @@ def transition(at: datetime, forward: bool, years: int = SCAN_YEARS) -> Transiti
         if there != here:
             return _bisect(tz, lo, hi, here) if forward else _bisect(tz, hi, lo, there)
         lo = hi
-        travelled += SCAN_STEP_S
     return None
 
 

@@ -16,11 +16,11 @@ MAX_UNIX = 253_402_300_799.0
 MAX_UNCERTAINTY_MS = 1e12  # some 30 years: anything wider says nothing
 
 
-class _Input(BaseModel):
+class ToolInput(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-class GetTimeInput(_Input):
+class GetTimeInput(ToolInput):
     timezone: str | None = Field(
         default=None, description="IANA zone for iso, e.g. 'Asia/Tokyo'; default: the server's local zone"
     )
@@ -63,7 +63,7 @@ class TimeResult(BaseModel):
     call_latency_ms: float
 
 
-class CurrentTimeInput(_Input):
+class CurrentTimeInput(ToolInput):
     timezone: str = Field(
         description="IANA zone, e.g. 'Europe/Warsaw'; the server's local zone is a good default"
     )
@@ -86,7 +86,7 @@ class CurrentTimeResult(BaseModel):
     call_latency_ms: float
 
 
-class StatusInput(_Input):
+class StatusInput(ToolInput):
     pass
 
 
@@ -129,7 +129,7 @@ class DaemonStatusResult(BaseModel):
     call_latency_ms: float
 
 
-class FutureInput(_Input):
+class FutureInput(ToolInput):
     future_seconds: float = Field(
         ge=0,
         le=MAX_FUTURE_SECONDS,
@@ -151,7 +151,7 @@ class FutureTimeResult(BaseModel):
     call_latency_ms: float
 
 
-class ConvertInput(_Input):
+class ConvertInput(ToolInput):
     source_timezone: str = Field(description="IANA zone the time is given in, e.g. 'America/New_York'")
     time: str = Field(
         description="'HH:MM' (24 h, today in the source zone on the corrected clock) or an ISO-8601 date-time"
@@ -221,7 +221,7 @@ class Interval(BaseModel):
         return self.corrected_unix - half, self.corrected_unix + half
 
 
-class CompareInput(_Input):
+class CompareInput(ToolInput):
     a: Interval
     b: Interval
 
@@ -242,7 +242,7 @@ class CompareResult(BaseModel):
     call_latency_ms: float
 
 
-class TimeUntilInput(_Input):
+class TimeUntilInput(ToolInput):
     # Strict: a JSON true must not pass for 1.0 s after the epoch.
     target: StrictStr | StrictInt | StrictFloat = Field(
         description="the instant: ISO-8601 date-time (with offset, or UTC) or Unix seconds"

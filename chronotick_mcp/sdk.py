@@ -16,7 +16,6 @@ from collections.abc import Callable
 from typing import Any
 
 from claude_agent_sdk import SdkMcpTool, create_sdk_mcp_server, tool
-from mcp.types import ToolAnnotations
 
 from chronotick_engine import default_path
 from chronotick_engine.embedded import ClockChoice
@@ -43,9 +42,6 @@ def _context() -> tools.ToolContext:
 def _sdk_tool(spec: tools.ToolSpec, context: Callable[[], tools.ToolContext] = _context) -> SdkMcpTool[Any]:
     schema = {**_DIALECT, **spec.input.model_json_schema()}
     schema.pop("title", None)
-    annotations = ToolAnnotations(
-        title=spec.title, read_only_hint=True, idempotent_hint=True, open_world_hint=False
-    )
 
     async def handler(args: dict[str, Any]) -> dict[str, Any]:
         try:
@@ -54,7 +50,7 @@ def _sdk_tool(spec: tools.ToolSpec, context: Callable[[], tools.ToolContext] = _
             return {"content": [{"type": "text", "text": str(exc)}], "is_error": True}
         return {"content": [{"type": "text", "text": result.model_dump_json()}]}
 
-    return tool(spec.name, spec.description, schema, annotations=annotations)(handler)
+    return tool(spec.name, spec.description, schema, annotations=spec.annotations)(handler)
 
 
 ALL_TOOLS: list[SdkMcpTool[Any]] = [_sdk_tool(spec) for spec in tools.TOOLS]
@@ -66,6 +62,11 @@ compare_times = _BY_NAME["compare_times"]
 time_until = _BY_NAME["time_until"]
 get_daemon_status = _BY_NAME["get_daemon_status"]
 get_time_with_future_uncertainty = _BY_NAME["get_time_with_future_uncertainty"]
+shift_time = _BY_NAME["shift_time"]
+time_between = _BY_NAME["time_between"]
+add_business_days = _BY_NAME["add_business_days"]
+date_info = _BY_NAME["date_info"]
+next_occurrences = _BY_NAME["next_occurrences"]
 __all__ = [t.name for t in ALL_TOOLS] + ["ALL_TOOLS", "create_chronotick_server"]
 
 

@@ -15,7 +15,7 @@ from typing import Any
 
 from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.tools import Tool
-from mcp.types import CallToolResult, TextContent, ToolAnnotations
+from mcp.types import CallToolResult, TextContent
 from pydantic.json_schema import PydanticJsonSchemaWarning
 
 from chronotick_engine import DEFAULT_PATH
@@ -63,9 +63,7 @@ def _tool(spec: tools.ToolSpec, ctx: tools.ToolContext) -> Tool:
             name=spec.name,
             title=spec.title,
             description=spec.description,
-            annotations=ToolAnnotations(
-                title=spec.title, read_only_hint=True, idempotent_hint=True, open_world_hint=False
-            ),
+            annotations=spec.annotations,
             structured_output=True,
         )
     schema = spec.input.model_json_schema()
