@@ -6,10 +6,13 @@ from __future__ import annotations
 
 import calendar as stdcal
 import time
+from collections.abc import Callable
 from datetime import date, datetime
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from chronotick_mcp import business_days as bd
+from chronotick_mcp import calendar_models as cm
 from chronotick_mcp.calendar_math import (
     CalendarError,
     Duration,
@@ -38,8 +41,9 @@ from chronotick_mcp.calendar_models import (
 )
 from chronotick_mcp.clock import UNVERIFIED, Now, ToolContext, ToolFailure, elapsed_ms
 from chronotick_mcp.convert import zone_or_failure
-from chronotick_mcp.instants import Clock, Instant, InstantError, read_instant
+from chronotick_mcp.instants import Clock, Instant, InstantError, read_instant, uses_now
 from chronotick_mcp.recurrence import RecurrenceError, expand
+from chronotick_mcp.tool_spec import ToolSpec
 from chronotick_mcp.zones import is_dst, utc_offset
 
 
@@ -318,3 +322,81 @@ def next_occurrences(ctx: ToolContext, args: NextOccurrencesInput) -> NextOccurr
         first_may_have_passed=may_have_passed,
         **reader.honesty(start, after),
     )
+
+
+# ------------------------------------------------------------------------------------------ specs
+
+
+def _any_now(*fields: str) -> Callable[[Any], bool]:
+    return lambda args: any(uses_now(getattr(args, f)) for f in fields)
+
+
+CALENDAR_NOTE = (
+    " Instants may be 'now', Unix seconds, ISO-8601, 'HH:MM' or an expression ('tomorrow 9am', 'next friday', "
+    "'in 3 hours', 'end of month'), read against the corrected now in `timezone` and echoed in "
+    "*interpreted_as*. An answer that depends on now says date_certain: false, with candidate_dates, when now's "
+    "error bar straddles midnight in the zone."
+)
+SPECS: tuple[ToolSpec, ...] = (
+    ToolSpec(
+        "shift_time",
+        "Shift a time by a duration",
+        "An instant plus or minus a duration, in a zone: 'what is the date 90 days from now in Tokyo'. The "
+        "duration is ISO 8601 ('P1M', '-PT90M', 'P2W3D') or fields (years ... seconds). Years, months, weeks "
+        "and days move the wall clock (09:00 stays 09:00 across DST; Jan 31 + P1M is Feb 28, flagged "
+        "clamped); hours, minutes and seconds move elapsed time. A result in a DST gap or fold says so in "
+        "wall_clock_adjustment." + CALENDAR_NOTE,
+        cm.ShiftInput,
+        cm.ShiftResult,
+        shift_time,
+        waits=_any_now("base"),
+    ),
+    ToolSpec(
+        "time_between",
+        "Time between two instants",
+        "The time from start (default now) to end: exact seconds, the calendar difference in the zone "
+        "(years, months, days, hours, minutes, seconds), total days and weeks, and optionally business days "
+        "(weekdays less a country's public holidays, naming each holiday skipped): 'how many business days "
+        "until 2027-01-15 in Bavaria'." + CALENDAR_NOTE,
+        cm.TimeBetweenInput,
+        cm.TimeBetweenResult,
+        time_between,
+        waits=_any_now("start", "end"),
+    ),
+    ToolSpec(
+        "add_business_days",
+        "Add business days",
+        "The date N business days after (or, negative, before) a date (default today), skipping the "
+        "country's weekend and public holidays (the holidays package; optional subdivision such as 'BY' or "
+        "'CA'), naming each holiday skipped." + CALENDAR_NOTE,
+        cm.AddBusinessDaysInput,
+        cm.AddBusinessDaysResult,
+        add_business_days,
+        waits=_any_now("start"),
+    ),
+    ToolSpec(
+        "date_info",
+        "Describe a date",
+        "Facts about a date (default today in the zone): weekday, ISO year and week, day of year, quarter, "
+        "days in the month and year, leap year, the UTC offset and DST, and the zone's previous and next "
+        "transitions with the offsets on both sides. For 'today' it says whether today is certain."
+        + CALENDAR_NOTE,
+        cm.DateInfoInput,
+        cm.DateInfoResult,
+        date_info,
+        waits=_any_now("date"),
+    ),
+    ToolSpec(
+        "next_occurrences",
+        "Next occurrences of a recurrence",
+        "The next N (1-1000, default 5) instants of an RFC 5545 RRULE in a zone, strictly after `after` "
+        "(default now): 'FREQ=MONTHLY;BYDAY=1MO;BYHOUR=9;BYMINUTE=0' is the first Monday of each month at "
+        "09:00. Expanded on the zone's wall clock; an occurrence in a DST gap or fold is placed as RFC 5545 "
+        "says and flagged. `start` is the DTSTART (default today 00:00), which sets unspecified fields."
+        + CALENDAR_NOTE,
+        cm.NextOccurrencesInput,
+        cm.NextOccurrencesResult,
+        next_occurrences,
+        waits=_any_now("start", "after"),
+    ),
+)

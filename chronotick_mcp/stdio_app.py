@@ -73,9 +73,32 @@ def _tool(spec: tools.ToolSpec, ctx: tools.ToolContext) -> Tool:
 
 class _StrictArgumentsServer(MCPServer):
     """The SDK passes a tool only the arguments its signature names and drops the rest; an argument
-    the schema does not name (additionalProperties: false) is refused here instead, in one line."""
+    the schema does not name (additionalProperties: false) is refused here instead, in one line.
+
+    The calendar tools join once the handshake is over (or at the first tools request, should a
+    client skip `notifications/initialized`): building their models would otherwise delay
+    `initialize`, which Claude Code waits for at the start of every session."""
+
+    def __init__(self, *args: Any, ctx: tools.ToolContext, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._ctx: tools.ToolContext | None = ctx
+
+    def add_calendar_tools(self) -> None:
+        ctx, self._ctx = self._ctx, None
+        if ctx is None:
+            return
+        # mcp 2.x's MCPServer builds a Tool from a function's signature only; ours carry the input
+        # model's schema instead (see _tool), so they go into its tool table as built.
+        table = self._tool_manager._tools
+        for spec in tools.CALENDAR_TOOLS:
+            table.setdefault(spec.name, _tool(spec, ctx))
+
+    async def list_tools(self) -> Any:
+        self.add_calendar_tools()
+        return await super().list_tools()
 
     async def call_tool(self, name: str, arguments: dict[str, Any], context: Any = None) -> Any:
+        self.add_calendar_tools()
         spec = tools.BY_NAME.get(name)
         if spec is not None:
             try:
@@ -97,13 +120,15 @@ def build_stdio_server(
         "chronotick",
         version=tools.package_version(),
         instructions=tools.INSTRUCTIONS,
-        tools=[_tool(spec, ctx) for spec in tools.TOOLS],
+        tools=[_tool(spec, ctx) for spec in tools.CORE_TOOLS],
         subscriptions=False,
+        ctx=ctx,
     )
 
     async def start_engine_after_handshake(mctx: Any, call_next: Any) -> Any:
         result = await call_next(mctx)
         if mctx.method == "notifications/initialized":
+            server.add_calendar_tools()
             clock.start()
         return result
 

@@ -9,24 +9,13 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from mcp.types import ToolAnnotations
-from pydantic import (
-    BaseModel,
-    ValidationError,
-)
-
 from chronotick_engine.client import MAX_FUTURE_SECONDS
 from chronotick_engine.errors import quoted
-from chronotick_mcp import calendar_models as cm
-from chronotick_mcp import calendar_tools
 from chronotick_mcp.clock import UNVERIFIED, Now, ToolContext, ToolFailure, elapsed_ms
 from chronotick_mcp.convert import convert_time, zone_or_failure
-from chronotick_mcp.instants import uses_now
 from chronotick_mcp.models import (
     CompareInput,
     CompareResult,
@@ -42,9 +31,9 @@ from chronotick_mcp.models import (
     TimeResult,
     TimeUntilInput,
     TimeUntilResult,
-    ToolInput,
 )
 from chronotick_mcp.status import get_daemon_status
+from chronotick_mcp.tool_spec import ToolSpec, one_line
 from chronotick_mcp.zones import is_dst, utc_offset
 
 INSTRUCTIONS = (
@@ -70,13 +59,6 @@ REMOTE_NOTE = (
     " Over HTTP from another host, your own 'now' is later than this reading by the network delay: "
     "call_latency_ms is the server's own share."
 )
-
-
-def one_line(exc: ValidationError) -> str:
-    """A pydantic validation error as the one line an agent reads."""
-    err = exc.errors()[0]
-    where = ".".join(str(p) for p in err["loc"]) or "arguments"
-    return f"invalid argument {where}: {err['msg']}"
 
 
 # ---------------------------------------------------------------------------------------- helpers
@@ -265,45 +247,9 @@ def time_until(ctx: ToolContext, args: TimeUntilInput) -> TimeUntilResult:
 # ------------------------------------------------------------------------------------------ specs
 
 
-@dataclass(frozen=True)
-class ToolSpec:
-    name: str
-    title: str
-    description: str
-    input: type[ToolInput]
-    result: type[BaseModel]
-    run: Callable[[ToolContext, Any], BaseModel]
-    # Reads the clock: waits (up to --sync-wait) for a starting embedded engine; a callable decides
-    # from the validated arguments (a calendar tool given only fixed dates never waits).
-    waits: bool | Callable[[Any], bool] = False
+__all__ = ["CORE_TOOLS", "ToolContext", "ToolFailure", "ToolSpec", "one_line"]  # and TOOLS, BY_NAME
 
-    @property
-    def annotations(self) -> ToolAnnotations:
-        """What every transport advertises: every ChronoTick tool only reads."""
-        return ToolAnnotations(
-            title=self.title, read_only_hint=True, idempotent_hint=True, open_world_hint=False
-        )
-
-    def validate(self, arguments: dict[str, Any] | None) -> ToolInput:
-        """The input model of `arguments`; ToolFailure (one line) on any bad input."""
-        try:
-            return self.input.model_validate(arguments or {})
-        except ValidationError as exc:
-            raise ToolFailure(one_line(exc)) from None
-
-    def call(self, ctx: ToolContext, arguments: dict[str, Any] | None) -> BaseModel:
-        """Validate `arguments` and run at once (no wait for a starting engine)."""
-        return self.run(ctx, self.validate(arguments))
-
-    async def acall(self, ctx: ToolContext, arguments: dict[str, Any] | None) -> BaseModel:
-        """What every transport runs: validate, let a starting engine settle, run."""
-        args = self.validate(arguments)
-        if self.waits(args) if callable(self.waits) else self.waits:
-            await ctx.clock.settle()
-        return self.run(ctx, args)
-
-
-TOOLS: tuple[ToolSpec, ...] = (
+CORE_TOOLS: tuple[ToolSpec, ...] = (
     ToolSpec(
         "get_time",
         "Get corrected time",
@@ -391,79 +337,16 @@ TOOLS: tuple[ToolSpec, ...] = (
     ),
 )
 
-
-def _any_now(*fields: str) -> Callable[[Any], bool]:
-    return lambda args: any(uses_now(getattr(args, f)) for f in fields)
+_LAZY = ("TOOLS", "BY_NAME", "CALENDAR_TOOLS")
 
 
-CALENDAR_NOTE = (
-    " Instants may be 'now', Unix seconds, ISO-8601, 'HH:MM' or an expression ('tomorrow 9am', 'next friday', "
-    "'in 3 hours', 'end of month'), read against the corrected now in `timezone` and echoed in "
-    "*interpreted_as*. An answer that depends on now says date_certain: false, with candidate_dates, when now's "
-    "error bar straddles midnight in the zone."
-)
-CALENDAR_TOOLS: tuple[ToolSpec, ...] = (
-    ToolSpec(
-        "shift_time",
-        "Shift a time by a duration",
-        "An instant plus or minus a duration, in a zone: 'what is the date 90 days from now in Tokyo'. The "
-        "duration is ISO 8601 ('P1M', '-PT90M', 'P2W3D') or fields (years ... seconds). Years, months, weeks "
-        "and days move the wall clock (09:00 stays 09:00 across DST; Jan 31 + P1M is Feb 28, flagged "
-        "clamped); hours, minutes and seconds move elapsed time. A result in a DST gap or fold says so in "
-        "wall_clock_adjustment." + CALENDAR_NOTE,
-        cm.ShiftInput,
-        cm.ShiftResult,
-        calendar_tools.shift_time,
-        waits=_any_now("base"),
-    ),
-    ToolSpec(
-        "time_between",
-        "Time between two instants",
-        "The time from start (default now) to end: exact seconds, the calendar difference in the zone "
-        "(years, months, days, hours, minutes, seconds), total days and weeks, and optionally business days "
-        "(weekdays less a country's public holidays, naming each holiday skipped): 'how many business days "
-        "until 2027-01-15 in Bavaria'." + CALENDAR_NOTE,
-        cm.TimeBetweenInput,
-        cm.TimeBetweenResult,
-        calendar_tools.time_between,
-        waits=_any_now("start", "end"),
-    ),
-    ToolSpec(
-        "add_business_days",
-        "Add business days",
-        "The date N business days after (or, negative, before) a date (default today), skipping the "
-        "country's weekend and public holidays (the holidays package; optional subdivision such as 'BY' or "
-        "'CA'), naming each holiday skipped." + CALENDAR_NOTE,
-        cm.AddBusinessDaysInput,
-        cm.AddBusinessDaysResult,
-        calendar_tools.add_business_days,
-        waits=_any_now("start"),
-    ),
-    ToolSpec(
-        "date_info",
-        "Describe a date",
-        "Facts about a date (default today in the zone): weekday, ISO year and week, day of year, quarter, "
-        "days in the month and year, leap year, the UTC offset and DST, and the zone's previous and next "
-        "transitions with the offsets on both sides. For 'today' it says whether today is certain."
-        + CALENDAR_NOTE,
-        cm.DateInfoInput,
-        cm.DateInfoResult,
-        calendar_tools.date_info,
-        waits=_any_now("date"),
-    ),
-    ToolSpec(
-        "next_occurrences",
-        "Next occurrences of a recurrence",
-        "The next N (1-1000, default 5) instants of an RFC 5545 RRULE in a zone, strictly after `after` "
-        "(default now): 'FREQ=MONTHLY;BYDAY=1MO;BYHOUR=9;BYMINUTE=0' is the first Monday of each month at "
-        "09:00. Expanded on the zone's wall clock; an occurrence in a DST gap or fold is placed as RFC 5545 "
-        "says and flagged. `start` is the DTSTART (default today 00:00), which sets unspecified fields."
-        + CALENDAR_NOTE,
-        cm.NextOccurrencesInput,
-        cm.NextOccurrencesResult,
-        calendar_tools.next_occurrences,
-        waits=_any_now("start", "after"),
-    ),
-)
-TOOLS = TOOLS + CALENDAR_TOOLS
-BY_NAME = {t.name: t for t in TOOLS}
+def __getattr__(name: str) -> Any:
+    """TOOLS, BY_NAME and CALENDAR_TOOLS, with the calendar tools imported on first use: their
+    models cost some 40 ms to build, which the stdio server spends after `initialize`, not before."""
+    if name not in _LAZY:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    from chronotick_mcp import calendar_tools
+
+    every = CORE_TOOLS + calendar_tools.SPECS
+    globals().update(CALENDAR_TOOLS=calendar_tools.SPECS, TOOLS=every, BY_NAME={t.name: t for t in every})
+    return globals()[name]

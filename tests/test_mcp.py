@@ -16,7 +16,8 @@ from chronotick_engine.protocol import Publisher
 from chronotick_mcp.app import build_server
 
 # MCP v2 (issue 15) adds convert_time, compare_times and time_until to the first three; the
-# official server's get_current_time came with the embedded engine's round.
+# official server's get_current_time came with the embedded engine's round; the calendar tools
+# (issue 33) with time an agent can reason with.
 ALL_TOOLS = {
     "get_time",
     "get_current_time",
@@ -25,6 +26,11 @@ ALL_TOOLS = {
     "time_until",
     "get_daemon_status",
     "get_time_with_future_uncertainty",
+    "shift_time",
+    "time_between",
+    "add_business_days",
+    "date_info",
+    "next_occurrences",
 }
 TIME_FIELDS = {
     "corrected_unix",
