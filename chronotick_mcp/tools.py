@@ -197,7 +197,8 @@ def _target_unix(target: str | int | float) -> float:
         except ValueError:
             pass
     if isinstance(target, int | float):
-        if not math.isfinite(target):
+        # An int past a float's range (10**400) is no time either: compare before converting.
+        if isinstance(target, float) and not math.isfinite(target):
             raise ToolFailure("target must be a finite Unix time")
         if abs(target) > 1e11:
             raise ToolFailure(

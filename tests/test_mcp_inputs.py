@@ -36,6 +36,7 @@ ERRORS = [
     ("time_until", {"target": 1e12}, "looks like milliseconds"),
     ("time_until", {"target": "1796237100000"}, "looks like milliseconds"),
     ("time_until", {"target": 1e300}, "looks like milliseconds"),
+    ("time_until", {"target": 10**400}, "looks like milliseconds"),
     ("get_time", {"timezone": ""}, "unknown time zone"),
     ("get_time", {"extra": 1}, "invalid argument extra"),
 ]
