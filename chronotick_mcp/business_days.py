@@ -11,7 +11,7 @@ from __future__ import annotations
 import difflib
 from dataclasses import dataclass, field
 from datetime import date, timedelta
-from functools import cache
+from functools import cache, lru_cache
 from typing import Any
 
 from chronotick_engine.errors import quoted
@@ -72,6 +72,16 @@ def _suggest(key: str, choices: list[str]) -> str:
 
 
 def calendar(country: str, subdivision: str | None = None) -> WorkCalendar:
+    """calendar_of(), kept per country and subdivision: a HolidayBase computes each year once."""
+    return _calendar(country.strip(), None if subdivision is None else subdivision.strip())
+
+
+@lru_cache(maxsize=256)
+def _calendar(country: str, subdivision: str | None) -> WorkCalendar:
+    return calendar_of(country, subdivision)
+
+
+def calendar_of(country: str, subdivision: str | None = None) -> WorkCalendar:
     """The working calendar of an ISO 3166 country code (or English name) and, optionally, a
     subdivision code ('DE', 'BY'); BusinessDayError naming the closest when either is unknown."""
     text = country.strip()

@@ -272,15 +272,25 @@ def difference(start: datetime, end: datetime) -> Difference:
         return (c > t_end) if sign > 0 else (c < t_end)
 
     s, e = start.replace(tzinfo=None), end.replace(tzinfo=None)
-    months = (e.year - s.year) * 12 + (e.month - s.month) + 2 * sign
-    while months != 0 and _passes_or_fails(passes, start, Duration(months=months)):
-        months -= sign
+    months = _most(
+        passes, start, (e.year - s.year) * 12 + (e.month - s.month), sign, lambda n: Duration(months=n)
+    )
     base = shift(start, Duration(months=months)).at if months else start
-    days = (e.date() - base.replace(tzinfo=None).date()).days + 2 * sign
-    while days != 0 and _passes_or_fails(passes, start, Duration(months=months, days=days)):
-        days -= sign
+    days_guess = (e.date() - base.replace(tzinfo=None).date()).days
+    days = _most(passes, start, days_guess, sign, lambda n: Duration(months=months, days=n))
     mid = shift(start, Duration(months=months, days=days)).at if (months or days) else start
     return Difference(months, days, t_end - mid.astimezone(UTC))
+
+
+def _most(passes, start: datetime, guess: int, sign: int, make) -> int:
+    """The largest count n (in the direction of `sign`, from 0) whose shift does not pass the end,
+    searched from `guess`, which is at most a couple of units off."""
+    n = guess if guess * sign > 0 else 0
+    while n != 0 and _passes_or_fails(passes, start, make(n)):
+        n -= sign
+    while not _passes_or_fails(passes, start, make(n + sign)):
+        n += sign
+    return n
 
 
 def _passes_or_fails(passes, start: datetime, d: Duration) -> bool:
